@@ -1,0 +1,3 @@
+from borderwatch.cli.main import run
+
+run()

@@ -1,0 +1,1 @@
+"""Summaries, maps and (later) reports about a scenario and its plan."""
