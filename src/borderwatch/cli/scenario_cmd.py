@@ -14,7 +14,7 @@ from borderwatch.report.summary import ScenarioSummary, summarize
 from borderwatch.scenario import bundled_names, load_scenario, resolve
 
 app = typer.Typer(help="Inspect, check and draw a scenario.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 SCENARIO_ARG = typer.Argument("iraq-syria", help="A bundled scenario name or a path to its .toml.")
 
@@ -81,8 +81,8 @@ def _print_summary(m: ScenarioSummary) -> None:
         console.print("  terrain: none (flat earth assumed)")
     else:
         t = m.terrain
-        tag = "[bold yellow]SYNTHETIC[/] " if t.synthetic else ""
-        console.print(f"  terrain: {tag}{t.label}, {t.resolution_m:.0f} m cells, "
+        label = f"[bold yellow]{t.label}[/]" if t.synthetic else t.label
+        console.print(f"  terrain: {label}, {t.resolution_m:.0f} m cells, "
                       f"{t.shape[1]}×{t.shape[0]}; along the border {t.border_min_m:.0f}–"
                       f"{t.border_max_m:.0f} m")
 

@@ -10,7 +10,7 @@ from rich.console import Console
 from borderwatch.errors import BorderwatchError
 
 app = typer.Typer(help="Bring real elevation data into a scenario.", no_args_is_help=True)
-console = Console(highlight=False)
+console = Console(highlight=False, soft_wrap=True)
 
 
 @app.command("import")
@@ -55,4 +55,4 @@ def import_(
             f"{out.name}: the tiles cover only {100 * report.border_coverage:.1f}% of the border; "
             f"{toml_path.name} was left unchanged (bring the missing tiles and import again)")
     set_terrain(toml_path, Path(report.path), synthetic=False)
-    console.print(f"{toml_path.name}: [terrain] dem now points at {Path(report.path).name} (real DEM)")
+    console.print(f"{toml_path.name}: \\[terrain] dem now points at {Path(report.path).name} (real DEM)")

@@ -9,6 +9,7 @@ must not pass silently as "use the default".
 
 from __future__ import annotations
 
+import difflib
 import math
 from typing import Any, Sequence
 
@@ -59,7 +60,9 @@ class Fields:
         if key in self.data:
             return self.data[key]
         if default is _MISSING:
-            raise self.error(key, "missing (required)")
+            near = difflib.get_close_matches(key, [k for k in self.data if k not in self._read], 1, 0.75)
+            hint = f' (found "{near[0]}": a typo?)' if near else ""
+            raise self.error(key, f"missing (required){hint}")
         return default
 
     def has(self, key: str) -> bool:
