@@ -170,22 +170,41 @@ def test_dem_that_does_not_cover_the_border(tiny_copy):
     _point_toml_at(tiny_copy, "half.tif")
     line = one_line_error(run_cli("scenario", "validate", str(tiny_copy)))
     assert re.fullmatch(r"error: tiny\.toml: terrain\.dem: half\.tif does not cover the border: "
-                        r"\d+% of it \(km \d+\.\d–35\.\d from the north end\) is outside the DEM or no-data",
+                        r"\d+% of it \(km \d+\.\d–35\.\d from the north end\) lies outside the DEM",
                         line), line
 
 
-def test_dem_with_a_nodata_hole_on_the_border(tiny_copy):
+def _holed_dem(tiny_copy: Path, rows: slice) -> None:
     crs = "+proj=tmerc +lat_0=0.15 +lon_0=0.11 +k=1 +x_0=0 +y_0=0 +ellps=WGS84 +units=m +no_defs"
     path = tiny_copy.parent / "holed.tif"
     _write_dem(path, crs, from_origin(-20000, 25000, 100, 100), (500, 400))
     with rasterio.open(path, "r+") as dst:
         band = dst.read(1)
-        band[240:260, :] = -9999.0  # a 2 km no-data stripe across the whole grid
+        band[rows, :] = -9999.0  # a no-data stripe across the whole grid
         dst.write(band, 1)
     _point_toml_at(tiny_copy, "holed.tif")
+
+
+def test_dem_mostly_nodata_along_the_border(tiny_copy):
+    _holed_dem(tiny_copy, slice(150, 300))  # 15 km of the 35 km border
     line = one_line_error(run_cli("scenario", "validate", str(tiny_copy)))
-    assert "holed.tif does not cover the border" in line
-    assert "outside the DEM or no-data" in line
+    assert re.fullmatch(r"error: tiny\.toml: terrain\.dem: holed\.tif does not cover the border: \d+% of it "
+                        r"\(between km \d+\.\d and \d+\.\d\) lies on no-data cells \(at most 10% is "
+                        r"accepted; smaller holes block the view and are reported\)", line), line
+
+
+def test_small_nodata_hole_is_accepted_and_reported(tiny_copy):
+    _holed_dem(tiny_copy, slice(240, 260))  # a 2 km stripe
+    result = run_cli("scenario", "validate", str(tiny_copy))
+    assert result.returncode == 0, result.stderr
+    from borderwatch import load_scenario
+
+    holes = load_scenario(tiny_copy).terrain.border_nodata_km
+    assert len(holes) == 1
+    a, b = holes[0]
+    assert 1.0 < b - a < 3.5
+    shown = run_cli("scenario", "show", str(tiny_copy))
+    assert "no-data along the border (blocks line of sight): km " in shown.stdout
 
 
 def test_dem_in_a_geographic_crs(tiny_copy):

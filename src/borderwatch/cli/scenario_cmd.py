@@ -85,6 +85,10 @@ def _print_summary(m: ScenarioSummary) -> None:
         console.print(f"  terrain: {label}, {t.resolution_m:.0f} m cells, "
                       f"{t.shape[1]}×{t.shape[0]}; along the border {t.border_min_m:.0f}–"
                       f"{t.border_max_m:.0f} m")
+        holes = s.terrain.border_nodata_km
+        if holes:
+            console.print(f"  [yellow]no-data along the border[/] (blocks line of sight): " + ", ".join(
+                f"km {a:.1f}–{b:.1f}" for a, b in holes))
 
     table = Table(title=f"Threat sources: {s.headcount:,} people", title_justify="left")
     for col, just in [("source", "left"), ("kind", "left"), ("people", "right"),

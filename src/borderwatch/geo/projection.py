@@ -34,3 +34,18 @@ class LocalProjection:
         """Local x/y metres -> lon/lat degrees."""
         lon, lat = self._inv.transform(np.asarray(x, float), np.asarray(y, float))
         return np.asarray(lon), np.asarray(lat)
+
+
+def geometry_to_local(geometry, projection: LocalProjection):
+    """A lon/lat Shapely geometry in local metres (None stays None)."""
+    if geometry is None:
+        return None
+    import shapely
+
+    def fwd(coords: np.ndarray) -> np.ndarray:
+        x, y = projection.to_xy(coords[:, 0], coords[:, 1])
+        return np.column_stack([x, y])
+
+    local = shapely.transform(geometry, fwd)
+    shapely.prepare(local)
+    return local

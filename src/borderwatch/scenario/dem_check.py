@@ -19,6 +19,9 @@ from pyproj import Geod
 from borderwatch.errors import ScenarioError
 
 _SYNTHETIC_TAG = "SYNTHETIC"
+# Small no-data holes along the border are tolerated (they block line of sight
+# and plans report them); a DEM mostly empty along the line is refused.
+MAX_NODATA_SHARE = 0.10
 
 
 def densify_lonlat(lonlat: np.ndarray, step_m: float) -> tuple[np.ndarray, np.ndarray]:
@@ -38,8 +41,9 @@ def densify_lonlat(lonlat: np.ndarray, step_m: float) -> tuple[np.ndarray, np.nd
     return np.column_stack([plon, plat]), stations
 
 
-def check_dem(toml_name: str, field: str, dem: Path, border_lonlat: np.ndarray) -> bool:
-    """Validate the DEM; return whether it declares itself synthetic."""
+def check_dem(toml_name: str, field: str, dem: Path,
+              border_lonlat: np.ndarray) -> tuple[bool, tuple[tuple[float, float], ...]]:
+    """Validate the DEM; return (declares itself synthetic, no-data stretches of the border in km)."""
     shown = dem.name
     if not dem.exists():
         raise ScenarioError(toml_name, field, f"DEM file not found: {dem}")
@@ -66,24 +70,42 @@ def check_dem(toml_name: str, field: str, dem: Path, border_lonlat: np.ndarray) 
             points, chainage = densify_lonlat(border_lonlat, max(abs(src.res[0]), 250.0))
             tf = Transformer.from_crs("EPSG:4326", pcrs, always_xy=True)
             x, y = tf.transform(points[:, 0], points[:, 1])
-            valid = _valid_at(src, np.asarray(x), np.asarray(y))
+            inside, valid = _valid_at(src, np.asarray(x), np.asarray(y))
     except ScenarioError:
         raise
     except rasterio.errors.RasterioIOError as exc:
         raise ScenarioError(toml_name, field, f"{shown} is not a readable raster ({exc})") from None
-    if not valid.all():
-        bad = chainage[~valid] / 1000.0
-        share = 100.0 * (~valid).mean()
+    if not inside.all():
+        bad = chainage[~inside] / 1000.0
+        share = 100.0 * (~inside).mean()
         raise ScenarioError(
             toml_name, field,
             f"{shown} does not cover the border: {share:.0f}% of it "
-            f"(km {bad.min():.1f}–{bad.max():.1f} from the north end) is outside the DEM or no-data")
-    return str(tags.get(_SYNTHETIC_TAG, "")).lower() in {"yes", "true", "1"}
+            f"(km {bad.min():.1f}–{bad.max():.1f} from the north end) lies outside the DEM")
+    holes = ~valid
+    if holes.mean() > MAX_NODATA_SHARE:
+        bad = chainage[holes] / 1000.0
+        raise ScenarioError(
+            toml_name, field,
+            f"{shown} does not cover the border: {100.0 * holes.mean():.0f}% of it "
+            f"(between km {bad.min():.1f} and {bad.max():.1f}) lies on no-data cells "
+            f"(at most {100 * MAX_NODATA_SHARE:.0f}% is accepted; smaller holes block the view and are reported)")
+    synthetic = str(tags.get(_SYNTHETIC_TAG, "")).lower() in {"yes", "true", "1"}
+    return synthetic, _runs_km(chainage / 1000.0, holes)
+
+
+def _runs_km(km: np.ndarray, mask: np.ndarray) -> tuple[tuple[float, float], ...]:
+    """Consecutive True samples as (first km, last km) pairs."""
+    if not mask.any():
+        return ()
+    m = np.concatenate([[0], mask.astype(np.int8), [0]])
+    edges = np.flatnonzero(np.diff(m))
+    return tuple((round(float(km[a]), 3), round(float(km[b - 1]), 3)) for a, b in zip(edges[0::2], edges[1::2]))
 
 
 def _valid_at(src: rasterio.io.DatasetReader, x: np.ndarray, y: np.ndarray,
-              tile: int = 1024) -> np.ndarray:
-    """True where (x, y) falls on a valid cell of band 1.
+              tile: int = 1024) -> tuple[np.ndarray, np.ndarray]:
+    """(inside the grid, on a valid cell of band 1) for each point (x, y).
 
     Reads only the tile-sized windows the points fall in, so a 30 m DEM of a
     600 km border is checked without loading it whole.
@@ -101,7 +123,7 @@ def _valid_at(src: rasterio.io.DatasetReader, x: np.ndarray, y: np.ndarray,
         block = src.read(1, window=window, masked=True)
         r, c = rows[sel] - r0, cols[sel] - c0
         valid[sel] = ~np.ma.getmaskarray(block)[r, c] & np.isfinite(np.asarray(block.data, float)[r, c])
-    return valid
+    return inside, valid
 
 
 def _crs_name(crs: CRS) -> str:

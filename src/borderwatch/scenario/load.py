@@ -19,6 +19,7 @@ from borderwatch.errors import ScenarioError
 from borderwatch.scenario.border_file import read_border_lonlat
 from borderwatch.scenario.dem_check import check_dem
 from borderwatch.scenario.fields import Fields
+from borderwatch.scenario.water_file import read_water
 from borderwatch.scenario.model import (
     Aircraft, Assets, BorderSpec, Crossing, LonLat, Party, Scenario, TerrainSpec,
     ThreatSource, TroopUnit, Watchtowers, frozen_mapping,
@@ -140,10 +141,17 @@ def _terrain(root: Fields, toml_path: Path, lonlat: np.ndarray) -> TerrainSpec |
     f = root.table("terrain")
     dem_text = f.str("dem")
     declared = f.bool("synthetic", False)
+    water_text = f.str("water", None)
     f.done()
     dem = (toml_path.parent / dem_text).resolve()
-    tagged = check_dem(root.file, f.where("dem"), dem, lonlat)
-    return TerrainSpec(dem=dem, synthetic=declared or tagged)
+    tagged, holes = check_dem(root.file, f.where("dem"), dem, lonlat)
+    water = None
+    if water_text is not None:
+        water_path = (toml_path.parent / water_text).resolve()
+        if not water_path.is_file():
+            raise f.error("water", f"file not found: {water_text}")
+        water = read_water(water_path)
+    return TerrainSpec(dem=dem, synthetic=declared or tagged, water=water, border_nodata_km=holes)
 
 
 def _lonlat(f: Fields, lon: str = "lon", lat: str = "lat") -> LonLat:

@@ -13,6 +13,7 @@ from types import MappingProxyType
 from typing import Mapping
 
 import numpy as np
+import shapely
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +110,10 @@ class BorderSpec:
 class TerrainSpec:
     dem: Path
     synthetic: bool
+    water: "shapely.MultiPolygon | None" = None  # lon/lat; towers never stand in it
+    # Stretches of the border (km from the north end) over DEM no-data: they
+    # block line of sight, and plans report them.
+    border_nodata_km: tuple[tuple[float, float], ...] = ()
 
 
 @dataclass(frozen=True, slots=True)
