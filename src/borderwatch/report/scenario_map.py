@@ -26,18 +26,24 @@ from borderwatch.scenario.model import Scenario  # noqa: E402
 _BORDER = "#b2182b"
 _SOURCE = "#6a0dad"
 _CROSSING = "#111111"
+_SEEN = "#4dac26"
 
 
 def draw_scenario_map(scenario: Scenario, output: str | Path, *, dpi: int = 150,
-                      border: Border | None = None, terrain: Terrain | None = None) -> Path:
-    """Render the scenario map to `output` (PNG); returns the path written."""
+                      border: Border | None = None, terrain: Terrain | None = None,
+                      towers=None) -> Path:
+    """Render the scenario map to `output` (PNG); returns the path written.
+
+    With `towers` (a `TowerPlan`) the map also shows the sites, the stretches
+    of the line they see and the blind stretches.
+    """
     output = Path(output)
     if output.suffix.lower() != ".png":
         raise BorderwatchError(f"{output}: the map is written as PNG; give a .png file name")
     border = border or Border.from_scenario(scenario)
     if terrain is None and scenario.terrain is not None:
         terrain = Terrain.from_scenario(scenario)
-    fig = _figure(scenario, border, terrain)
+    fig = _figure(scenario, border, terrain, towers)
     _write_atomically(fig, output, dpi)
     plt.close(fig)
     return output
@@ -53,7 +59,7 @@ def _extent(scenario: Scenario, border: Border) -> tuple[float, float, float, fl
     return x0, x1, y0, y1
 
 
-def _figure(scenario: Scenario, border: Border, terrain: Terrain | None):
+def _figure(scenario: Scenario, border: Border, terrain: Terrain | None, towers=None):
     x0, x1, y0, y1 = _extent(scenario, border)
     aspect = (y1 - y0) / (x1 - x0)
     width = 10.0
@@ -65,6 +71,8 @@ def _figure(scenario: Scenario, border: Border, terrain: Terrain | None):
     bx, by = border.xy[:, 0] / 1000.0, border.xy[:, 1] / 1000.0
     ax.plot(bx, by, color="white", lw=4.5, zorder=4, solid_capstyle="round")
     ax.plot(bx, by, color=_BORDER, lw=2.2, zorder=5, solid_capstyle="round")
+    if towers is not None:
+        _draw_towers(ax, border, towers)
     _draw_sectors(ax, border, (x0, x1, y0, y1))
     _draw_side_labels(ax, border, (x0, x1, y0, y1))
     _draw_sources(ax, scenario, border)
@@ -78,8 +86,12 @@ def _figure(scenario: Scenario, border: Border, terrain: Terrain | None):
     _north_arrow(ax)
     title = f"{scenario.title}\n{border.geodesic_length_km:.0f} km border, {len(border.sectors)} sectors, " \
             f"{scenario.headcount:,} people at {len(scenario.threat_sources)} sources"
+    if towers is not None:
+        gap = "proven optimal" if towers.optimal else f"gap ≤ {100 * towers.gap:.2f}%"
+        title += (f"\n{len(towers.sites)} towers: {100 * towers.coverage:.1f}% of weighted crossings seen "
+                  f"({gap}); {towers.line_seen_km:.0f} of {towers.line_km:.0f} km of line in view")
     ax.set_title(title, fontsize=11)
-    _legend(ax, terrain)
+    _legend(ax, terrain, towers)
     fig.tight_layout()
     return fig
 
@@ -205,7 +217,25 @@ def _north_arrow(ax) -> None:
                 arrowprops=dict(arrowstyle="-|>", color="black", lw=1.5), zorder=10)
 
 
-def _legend(ax, terrain: Terrain | None) -> None:
+def _draw_towers(ax, border: Border, plan) -> None:
+    """Blind stretches in black, seen stretches in green, towers as triangles with range rings."""
+    for a, b in plan.blind_stretches_km:
+        km = np.linspace(a, b, max(2, int((b - a) / 0.25) + 1))
+        x, y = border.point_at(km)
+        ax.plot(x / 1000.0, y / 1000.0, color="black", lw=6.0, zorder=5.5, solid_capstyle="butt")
+    for site in plan.sites:
+        for a, b in site.visible_stretches_km:
+            km = np.linspace(a, b, max(2, int((b - a) / 0.25) + 1))
+            x, y = border.point_at(km)
+            ax.plot(x / 1000.0, y / 1000.0, color=_SEEN, lw=4.0, zorder=5.6, solid_capstyle="butt")
+    xs = np.array([s.x for s in plan.sites]) / 1000.0
+    ys = np.array([s.y for s in plan.sites]) / 1000.0
+    for x, y in zip(xs, ys):
+        ax.add_patch(plt.Circle((x, y), plan.range_km, fill=False, ec=_SEEN, lw=0.4, alpha=0.5, zorder=3))
+    ax.scatter(xs, ys, marker="^", s=28, color="#1b7837", edgecolor="white", lw=0.6, zorder=9)
+
+
+def _legend(ax, terrain: Terrain | None, towers=None) -> None:
     handles = [
         Line2D([], [], color=_BORDER, lw=2.2, label="border (Natural Earth 1:10m)"),
         Line2D([], [], color="black", lw=0.9, marker="|", ms=8, ls="none", label="sector boundary (numbered)"),
@@ -213,6 +243,13 @@ def _legend(ax, terrain: Terrain | None) -> None:
         Line2D([], [], marker="D", color="#ffd92f", markeredgecolor="black", ls="none", ms=6,
                label="official crossing"),
     ]
+    if towers is not None:
+        handles += [
+            Line2D([], [], marker="^", color="#1b7837", ls="none", ms=7,
+                   label=f"watchtower ({towers.mast_height_m:g} m mast, {towers.range_km:g} km ring)"),
+            Line2D([], [], color=_SEEN, lw=4.0, label="line seen by a tower"),
+            Line2D([], [], color="black", lw=5.0, label="blind stretch"),
+        ]
     if terrain is not None:
         label = "terrain: SYNTHETIC DEM (not measured)" if terrain.synthetic else f"terrain: {terrain.label}"
         handles.append(Line2D([], [], marker="s", color="#8c7b5a", ls="none", ms=8, label=label))
