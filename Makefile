@@ -24,6 +24,7 @@ demo: $(STAMP_RUN)
 	mkdir -p $(OUT)
 	$(BIN)/borderwatch scenario show iraq-syria
 	$(BIN)/borderwatch scenario map iraq-syria -o $(OUT)/iraq-syria-map.png
+	$(BIN)/borderwatch plan towers iraq-syria -o $(OUT)/towers
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 -q
