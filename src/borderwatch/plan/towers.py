@@ -77,6 +77,12 @@ class TowerPlan:
     range_km: float
     mast_height_m: float
     synthetic_terrain: bool
+    # Per crossing cell (columns): where it is, its weight, whether a chosen
+    # tower sees it. The patrol game and the air plan start from these.
+    cell_chainage_km: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cell_offset_m: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cell_weight: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    cell_seen: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
 
 def _stretches(km: np.ndarray, mask: np.ndarray, spacing_km: float) -> tuple[tuple[float, float], ...]:
@@ -186,4 +192,5 @@ def _assemble(scenario, border: Border, terrain: Terrain, demand: Demand, cands:
         method=solution.method, blind_stretches_km=blind, nodata_stretches_km=nodata,
         coverage_targets=targets, candidates=len(cands), demand_cells=len(demand),
         timings_s=timings, range_km=range_km, mast_height_m=mast,
-        synthetic_terrain=terrain.synthetic)
+        synthetic_terrain=terrain.synthetic, cell_chainage_km=demand.chainage_km,
+        cell_offset_m=demand.offset_m, cell_weight=demand.weight, cell_seen=seen_count > 0)

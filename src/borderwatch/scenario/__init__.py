@@ -2,12 +2,12 @@
 
 from borderwatch.scenario.load import bundled_names, load_scenario, resolve
 from borderwatch.scenario.model import (
-    Aircraft, Assets, BorderSpec, Crossing, LonLat, Party, Scenario, TerrainSpec,
+    Aircraft, AirCover, Assets, BorderSpec, Patrols, Crossing, LonLat, Party, Scenario, TerrainSpec,
     ThreatSource, TroopUnit, Watchtowers,
 )
 
 __all__ = [
-    "Aircraft", "Assets", "BorderSpec", "Crossing", "LonLat", "Party", "Scenario",
+    "Aircraft", "AirCover", "Assets", "Patrols", "BorderSpec", "Crossing", "LonLat", "Party", "Scenario",
     "TerrainSpec", "ThreatSource", "TroopUnit", "Watchtowers", "bundled_names",
     "load_scenario", "resolve",
 ]

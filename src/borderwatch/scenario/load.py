@@ -21,7 +21,7 @@ from borderwatch.scenario.dem_check import check_dem
 from borderwatch.scenario.fields import Fields
 from borderwatch.scenario.water_file import read_water
 from borderwatch.scenario.model import (
-    Aircraft, Assets, BorderSpec, Crossing, LonLat, Party, Scenario, TerrainSpec,
+    Aircraft, AirCover, Assets, BorderSpec, Patrols, Crossing, LonLat, Party, Scenario, TerrainSpec,
     ThreatSource, TroopUnit, Watchtowers, frozen_mapping,
 )
 
@@ -204,8 +204,21 @@ def _assets(f: Fields, party_ids: set[str]) -> Assets:
         sensor_range_km=t.num("sensor_range_km", gt=0.0),
         mast_height_m=t.num("mast_height_m", ge=0.0),
         target_height_m=t.num("target_height_m", 1.8, ge=0.0),
+        detection_probability=t.num("detection_probability", 0.6, ge=0.0, le=1.0),
     )
     t.done()
+    patrols = None
+    if f.has("patrols"):
+        p = f.table("patrols")
+        patrols = Patrols(units=p.int("units", ge=0), stretch_km=p.num("stretch_km", gt=0.0),
+                          catch_probability=p.num("catch_probability", gt=0.0, le=1.0))
+        p.done()
+    air = None
+    if f.has("air"):
+        a = f.table("air")
+        air = AirCover(orbits=a.int("orbits", ge=0),
+                       detection_probability=a.num("detection_probability", 0.5, ge=0.0, le=1.0))
+        a.done()
     units = []
     for u in f.tables("troop_units", required=False):
         units.append(TroopUnit(
@@ -226,7 +239,8 @@ def _assets(f: Fields, party_ids: set[str]) -> Assets:
         ))
         a.done()
     f.done()
-    return Assets(watchtowers=towers, troop_units=tuple(units), aircraft=tuple(aircraft), note=note)
+    return Assets(watchtowers=towers, troop_units=tuple(units), aircraft=tuple(aircraft), note=note,
+                  patrols=patrols, air=air)
 
 
 def _releasability(f: Fields, party_ids: set[str]) -> dict[str, tuple[str, ...]]:

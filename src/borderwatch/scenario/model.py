@@ -83,6 +83,22 @@ class Watchtowers:
     sensor_range_km: float
     mast_height_m: float
     target_height_m: float
+    detection_probability: float = 0.6   # a crossing in a tower's view is detected
+
+
+@dataclass(frozen=True, slots=True)
+class Patrols:
+    """What the troops field per shift, as the patrol game sees it."""
+
+    units: int                  # patrols out at any one time
+    stretch_km: float           # contiguous stretch one patrol covers in a shift
+    catch_probability: float    # a crossing where a patrol is, is caught
+
+
+@dataclass(frozen=True, slots=True)
+class AirCover:
+    orbits: int                 # continuous 24-hour orbits wanted
+    detection_probability: float = 0.5
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +107,8 @@ class Assets:
     troop_units: tuple[TroopUnit, ...]
     aircraft: tuple[Aircraft, ...]
     note: str = ""
+    patrols: Patrols | None = None
+    air: AirCover | None = None
 
 
 @dataclass(frozen=True, slots=True)
