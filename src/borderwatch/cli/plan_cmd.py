@@ -9,7 +9,22 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-app = typer.Typer(help="Plan the defence of a border.", no_args_is_help=True)
+from typer.core import TyperGroup
+
+
+class _PlanGroup(TyperGroup):
+    """`borderwatch plan SCENARIO ...` runs the whole plan; `plan towers ...` just the towers."""
+
+    def parse_args(self, ctx, args):
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h"):
+            args = ["all", *args]
+        elif not args:
+            args = ["all"]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(help="Plan the defence of a border: `borderwatch plan SCENARIO -o DIR` plans "
+                       "everything; `plan towers` only the watchtowers.", cls=_PlanGroup)
 console = Console(highlight=False, soft_wrap=True)
 
 
@@ -95,3 +110,82 @@ def _print_plan(plan) -> None:
     console.print(sites)
     timing = ", ".join(f"{k} {v:.2f} s" for k, v in plan.timings_s.items())
     console.print(f"[dim]timings: {timing}[/]")
+
+
+@app.command("all")
+def all_(
+    scenario: str = typer.Argument("iraq-syria", help="A bundled scenario name or a path to its .toml."),
+    output: Path = typer.Option(Path("plan"), "-o", "--output", help="Directory for the plan files."),
+    k: int = typer.Option(None, "-k", help="Number of towers (default: the scenario's tower budget)."),
+    time_limit: float = typer.Option(60.0, "--time-limit", help="Seconds each MILP may run."),
+    days: int = typer.Option(7, "--days", help="Daily patrol assignments to sample."),
+    seed: int = typer.Option(20191015, "--seed", help="Seed for the patrol sampling."),
+) -> None:
+    """The whole plan: towers, patrols (Stackelberg game), air orbits and the 24-hour roster."""
+    from borderwatch.errors import BorderwatchError
+    from borderwatch.geo import Border
+    from borderwatch.plan.whole import PlanOptions, make_plan, write_plan
+    from borderwatch.report.plan_outputs import write_plan_layers
+    from borderwatch.report.scenario_map import draw_scenario_map
+    from borderwatch.scenario import load_scenario
+
+    if time_limit <= 0:
+        raise BorderwatchError(f"--time-limit must be > 0 s, got {time_limit:g}")
+    if days < 1:
+        raise BorderwatchError(f"--days must be at least 1, got {days}")
+    s = load_scenario(scenario)
+    columns = (TextColumn("{task.description:16s}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, fraction: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0)
+            bar.update(tasks[stage], completed=fraction)
+
+        plan = make_plan(s, PlanOptions(towers=k, patrol_days=days, seed=seed, time_limit_s=time_limit),
+                         progress=progress)
+    border = Border.from_scenario(s)
+    files = write_plan_layers(plan, border, output)
+    files["plan"] = write_plan(plan, output / "plan-full.json")
+    files["map"] = draw_scenario_map(s, output / "plan-map.png", plan=plan)
+    if plan.roster is not None:
+        from borderwatch.report.roster_gantt import draw_roster_gantt
+        from borderwatch.plan.roster import Orbit
+
+        orbits = [Orbit(id=o.id, x=o.x, y=o.y, name=f"sector {o.sector + 1}") for o in plan.orbits]
+        files["gantt"] = draw_roster_gantt(plan.roster, orbits, output / "roster.png",
+                                           title=f"{s.title}: 24-hour air roster")
+    _print_whole(plan)
+    console.print("wrote " + ", ".join(str(p) for p in files.values()))
+
+
+def _print_whole(plan) -> None:
+    t = plan.towers
+    synthetic = " [bold yellow](SYNTHETIC terrain: figures are illustrative)[/]" if t.synthetic_terrain else ""
+    console.print(f"\n[bold]Plan for {plan.scenario}[/]{synthetic}")
+    gap = "proven optimal" if t.optimal else f"gap {100 * t.gap:.2f}%"
+    console.print(f"  towers: {len(t.sites)} sites see {100 * t.coverage:.1f}% of the weighted crossings ({gap})")
+    if plan.patrols is not None:
+        p = plan.patrols
+        console.print(f"  patrols: {p.units} units, each a {p.window * p.target_km:g} km stretch; "
+                      f"Stackelberg coverage by {p.method}{' (exact)' if p.exact else ''}; "
+                      f"{p.days.shape[0]} daily assignments sampled")
+    if plan.roster is not None:
+        r = plan.roster
+        state = "[green]every orbit covered 24 h[/]" if r.feasible else f"[red]NOT covered[/]: {r.reason}"
+        console.print(f"  air: {len(plan.orbits)} orbits ({', '.join(f'{o.id} over sector {o.sector + 1}' for o in plan.orbits)}); "
+                      f"{r.aircraft_used} aircraft used, lower bound {r.lower_bound}; {state}")
+    console.print(f"  adversary's best crossing: expected success [bold]{100 * plan.attacker_best:.3f}[/] "
+                  f"(at km {plan.attacked_km:.0f}) vs {100 * plan.attacker_best_uniform:.3f} against the same "
+                  f"patrols spread evenly, {100 * plan.attacker_best_towers_only:.3f} with towers alone "
+                  "(units: % of the border's crossing value)")
+    table = Table(title="Coverage by sector and layer", title_justify="left")
+    for col in ("sector", "km", "value", "towers see", "patrol cov.", "air", "residual"):
+        table.add_column(col, justify="right")
+    for c in plan.sectors:
+        table.add_row(str(c.sector + 1), f"{c.start_km:.0f}–{c.end_km:.0f}", f"{100 * c.value:.1f}%",
+                      f"{100 * c.tower_seen:.0f}%", f"{100 * c.patrol_coverage:.0f}%",
+                      "24 h" if c.air else "", f"{100 * c.residual:.1f}%")
+    console.print(table)

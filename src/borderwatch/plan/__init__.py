@@ -1,17 +1,22 @@
-"""Planning: watchtower siting (and, in later issues, patrols and the air roster).
+"""Planning: watchtowers, patrols (Stackelberg game), air orbits and the 24-hour roster.
 
-Entry point: `site_towers(scenario, k) -> TowerPlan`.
+Entry points: `make_plan(scenario) -> Plan` and `site_towers(scenario, k) -> TowerPlan`.
 """
 
 from __future__ import annotations
 
-__all__ = ["TowerOptions", "TowerPlan", "TowerSite", "site_towers"]
+__all__ = ["Plan", "PlanOptions", "TowerOptions", "TowerPlan", "TowerSite", "make_plan", "read_plan",
+           "site_towers", "write_plan"]
+
+_HOME = {"Plan": "whole", "PlanOptions": "whole", "make_plan": "whole", "read_plan": "whole",
+         "write_plan": "whole", "TowerOptions": "towers", "TowerPlan": "towers", "TowerSite": "towers",
+         "site_towers": "towers"}
 
 
 def __getattr__(name: str):
     # Imported on first use so that `borderwatch.plan.<module>` stays cheap to import.
-    if name in __all__:
-        from borderwatch.plan import towers
+    if name in _HOME:
+        import importlib
 
-        return getattr(towers, name)
+        return getattr(importlib.import_module(f"borderwatch.plan.{_HOME[name]}"), name)
     raise AttributeError(name)

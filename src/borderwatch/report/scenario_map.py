@@ -31,19 +31,22 @@ _SEEN = "#4dac26"
 
 def draw_scenario_map(scenario: Scenario, output: str | Path, *, dpi: int = 150,
                       border: Border | None = None, terrain: Terrain | None = None,
-                      towers=None) -> Path:
+                      towers=None, plan=None) -> Path:
     """Render the scenario map to `output` (PNG); returns the path written.
 
     With `towers` (a `TowerPlan`) the map also shows the sites, the stretches
-    of the line they see and the blind stretches.
+    of the line they see and the blind stretches; with `plan` (a whole `Plan`)
+    also the patrol coverage along the line and the air orbits.
     """
+    if plan is not None and towers is None:
+        towers = plan.towers
     output = Path(output)
     if output.suffix.lower() != ".png":
         raise BorderwatchError(f"{output}: the map is written as PNG; give a .png file name")
     border = border or Border.from_scenario(scenario)
     if terrain is None and scenario.terrain is not None:
         terrain = Terrain.from_scenario(scenario)
-    fig = _figure(scenario, border, terrain, towers)
+    fig = _figure(scenario, border, terrain, towers, plan)
     _write_atomically(fig, output, dpi)
     plt.close(fig)
     return output
@@ -59,7 +62,7 @@ def _extent(scenario: Scenario, border: Border) -> tuple[float, float, float, fl
     return x0, x1, y0, y1
 
 
-def _figure(scenario: Scenario, border: Border, terrain: Terrain | None, towers=None):
+def _figure(scenario: Scenario, border: Border, terrain: Terrain | None, towers=None, plan=None):
     x0, x1, y0, y1 = _extent(scenario, border)
     aspect = (y1 - y0) / (x1 - x0)
     width = 10.0
@@ -73,6 +76,8 @@ def _figure(scenario: Scenario, border: Border, terrain: Terrain | None, towers=
     ax.plot(bx, by, color=_BORDER, lw=2.2, zorder=5, solid_capstyle="round")
     if towers is not None:
         _draw_towers(ax, border, towers)
+    if plan is not None:
+        _draw_plan(fig, ax, border, plan, (x0, x1, y0, y1))
     _draw_sectors(ax, border, (x0, x1, y0, y1))
     _draw_side_labels(ax, border, (x0, x1, y0, y1))
     _draw_sources(ax, scenario, border)
@@ -90,8 +95,11 @@ def _figure(scenario: Scenario, border: Border, terrain: Terrain | None, towers=
         gap = "proven optimal" if towers.optimal else f"gap ≤ {100 * towers.gap:.2f}%"
         title += (f"\n{len(towers.sites)} towers: {100 * towers.coverage:.1f}% of weighted crossings seen "
                   f"({gap}); {towers.line_seen_km:.0f} of {towers.line_km:.0f} km of line in view")
-    ax.set_title(title, fontsize=11)
-    _legend(ax, terrain, towers)
+    if plan is not None:
+        title += (f"\nbest crossing left to the adversary: {100 * plan.attacker_best:.2f} "
+                  f"(vs {100 * plan.attacker_best_uniform:.2f} with patrols spread evenly)")
+    ax.set_title(title, fontsize=10 if plan is not None else 11)
+    _legend(ax, terrain, towers, plan)
     fig.tight_layout()
     return fig
 
@@ -235,7 +243,32 @@ def _draw_towers(ax, border: Border, plan) -> None:
     ax.scatter(xs, ys, marker="^", s=28, color="#1b7837", edgecolor="white", lw=0.6, zorder=9)
 
 
-def _legend(ax, terrain: Terrain | None, towers=None) -> None:
+def _draw_plan(fig, ax, border: Border, plan, box) -> None:
+    """Patrol coverage as a coloured band just inside the line; orbits as racetracks."""
+    from matplotlib.collections import LineCollection
+
+    if plan.patrols is not None:
+        start = plan.targets_start_km
+        step = plan.patrols.target_km
+        km = np.concatenate([start, [min(start[-1] + step, border.length_km)]])
+        off = 0.012 * max(box[1] - box[0], box[3] - box[2]) * 1000.0
+        x, y = border.point_at(km)
+        n = border.own_normal_at(km)
+        px, py = (x + n[:, 0] * off) / 1000.0, (y + n[:, 1] * off) / 1000.0
+        segs = np.stack([np.column_stack([px[:-1], py[:-1]]), np.column_stack([px[1:], py[1:]])], axis=1)
+        lc = LineCollection(segs, cmap="plasma", norm=plt.Normalize(0, 1), linewidths=3.5, zorder=5.7)
+        lc.set_array(plan.patrols.coverage)
+        ax.add_collection(lc)
+        cb = fig.colorbar(lc, ax=ax, shrink=0.35, pad=0.01, location="left")
+        cb.set_label("patrol coverage (probability per shift)")
+    for o in plan.orbits:
+        ax.add_patch(plt.Circle((o.x / 1000.0, o.y / 1000.0), 12.5, fill=False, ec="#2166ac", lw=1.6,
+                                ls="--", zorder=8))
+        ax.annotate(f"{o.id}", (o.x / 1000.0, o.y / 1000.0), xytext=(10, 8), textcoords="offset points",
+                    fontsize=8, color="#2166ac", fontweight="bold", zorder=9)
+
+
+def _legend(ax, terrain: Terrain | None, towers=None, plan=None) -> None:
     handles = [
         Line2D([], [], color=_BORDER, lw=2.2, label="border (Natural Earth 1:10m)"),
         Line2D([], [], color="black", lw=0.9, marker="|", ms=8, ls="none", label="sector boundary (numbered)"),
@@ -249,6 +282,12 @@ def _legend(ax, terrain: Terrain | None, towers=None) -> None:
                    label=f"watchtower ({towers.mast_height_m:g} m mast, {towers.range_km:g} km ring)"),
             Line2D([], [], color=_SEEN, lw=4.0, label="line seen by a tower"),
             Line2D([], [], color="black", lw=5.0, label="blind stretch"),
+        ]
+    if plan is not None:
+        handles += [
+            Line2D([], [], color="#cc4778", lw=3.5, label="patrol coverage (colour scale at left)"),
+            Line2D([], [], marker="o", mfc="none", mec="#2166ac", ls="none", ms=10,
+                   label="24-hour air orbit"),
         ]
     if terrain is not None:
         label = "terrain: SYNTHETIC DEM (not measured)" if terrain.synthetic else f"terrain: {terrain.label}"
