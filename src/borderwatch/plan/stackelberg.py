@@ -1,4 +1,5 @@
-"""Patrol allocation as a Stackelberg security game, solved exactly (Strong Stackelberg Equilibrium).
+"""Patrol allocation as a Stackelberg security game, solved exactly (the Strong Stackelberg
+Equilibrium).
 
 The defender (the border force) commits to a randomised coverage ``c`` of the
 ``n`` targets (border cells), ``0 <= c_t <= 1`` and ``sum c <= R`` for ``R``
@@ -85,9 +86,10 @@ class WindowSolution:
     at target ``s`` (so ``coverage = sum of the windows containing t``, each
     ``window_mix[s] <= 1``, ``window_mix.sum() <= resources``; units not
     needed by the equilibrium are left free). ``upper_bound`` is a proven bound
-    on the SSE defender utility: the unconstrained (ORIGAMI) value, or, when
-    every needed LP was solved, the reported value itself. ``exact`` means
-    ``defender_utility`` is proven optimal (to the LP tolerances).
+    on the SSE defender utility: the reported value itself when ``exact``
+    (proven optimal, to the LP tolerances), else the best bound known (the
+    relaxation with ``window * R`` resources, see `solve_windows`, or the
+    largest bound of the targets not yet solved).
     """
 
     coverage: np.ndarray
@@ -118,6 +120,7 @@ class _Game:
     da: np.ndarray           # au - ac > 0
     dd: np.ndarray           # dc - du > 0
     tol: float               # absolute attacker tie tolerance
+    dtol: float              # the same share of the defender's payoff range
 
     @property
     def n(self) -> int:
@@ -176,7 +179,8 @@ def _check_game(att_covered, att_uncovered, def_covered, def_uncovered) -> _Game
             f"target {i}: def_covered ({dc[i]:g}) must exceed def_uncovered ({du[i]:g}), "
             f"since a patrol must make a crossing there better for the defender")
     tol = _TIE_TOL * float(au.max() - ac.min())
-    return _Game(ac, au, dc, du, da, dd, tol)
+    dtol = _TIE_TOL * float(dc.max() - du.min())
+    return _Game(ac, au, dc, du, da, dd, tol, dtol)
 
 
 def _check_resources(resources) -> float:
@@ -191,7 +195,10 @@ def _check_resources(resources) -> float:
 
 
 def _check_time(time_limit_s) -> float:
-    t = float(time_limit_s)
+    try:
+        t = float(time_limit_s)
+    except (TypeError, ValueError):
+        t = math.nan
     if not t > 0:
         raise BorderwatchError(f"time_limit_s = {time_limit_s!r} must be > 0 seconds")
     return t
@@ -244,7 +251,7 @@ def _game_solution(g: _Game, c: np.ndarray, t: int | None, method: str, t0: floa
     c = np.clip(np.asarray(c, dtype=np.float64), 0.0, 1.0)
     ua, ud = g.utilities(c)
     pick, attack_set = _sse_pick(g, ua, ud)
-    if t is None or ua[t] < ua.max() - g.tol or ud[t] < ud[pick] - g.tol:
+    if t is None or ua[t] < ua.max() - g.tol or ud[t] < ud[pick] - g.dtol:
         t = pick
     return GameSolution(coverage=c, attacked=int(t), defender_utility=float(ud[t]),
                         attacker_utility=float(ua[t]), attack_set=attack_set, method=method,
@@ -270,7 +277,7 @@ def _origami_level(au: np.ndarray, inv: np.ndarray, resources: float) -> float:
     """
     if math.isinf(resources):
         return -math.inf
-    order = np.argsort(-au, kind="stable")
+    order = np.argsort(-au)       # ties need no order: their gaps are 0
     a = au[order]
     s = np.cumsum(inv[order])
     f = np.cumsum((a[:-1] - a[1:]) * s[:-1])
@@ -292,7 +299,7 @@ def _capped_level(au: np.ndarray, ac: np.ndarray, inv: np.ndarray, budget: float
         return -math.inf
     b = np.concatenate([au, ac])
     ds = np.concatenate([inv, -inv])
-    order = np.argsort(-b, kind="stable")
+    order = np.argsort(-b)
     b, ds = b[order], ds[order]
     slope = np.maximum(np.cumsum(ds), 0.0)
     g = np.cumsum((b[:-1] - b[1:]) * slope[:-1])     # g[j] = coverage at level b[j + 1]
@@ -331,7 +338,8 @@ def solve_origami(att_covered, att_uncovered, def_covered, def_uncovered, resour
     grows the attack set in order of ``att_uncovered`` and lowers the attack
     set's common attacker utility until the resources run out or a target
     reaches full coverage. Here that is one sort and prefix sums
-    (`_origami_level`): no loop over targets, O(n log n).
+    (`_origami_level`): no loop over targets, O(n log n). The sort dominates
+    (about 50 ms of the 10^6-target solve), so Numba would not pay.
 
     Why this is the SSE (the argument the tests check against the multiple
     LPs of Conitzer & Sandholm 2006). The LP for target ``t`` maximises
@@ -364,7 +372,7 @@ def solve_origami(att_covered, att_uncovered, def_covered, def_uncovered, resour
     c = core.need
     t = core.attacked
     left = r - float(c.sum())
-    if spend_leftover and g.n > 1 and left > 1e-12 * max(1.0, r):
+    if spend_leftover and g.n > 1 and left > 1e-12 * max(1.0, min(r, g.n)):
         others = np.ones(g.n, dtype=bool)
         others[t] = False
         budget = left + float(c[others].sum())
@@ -490,7 +498,9 @@ def _per_target_lps(lay: _Layout, au: np.ndarray, dd: np.ndarray, targets, deadl
     n_col = lay.a.shape[1]
     h = _highs_model(np.zeros(n_col), lay.col_lo, lay.col_hi, lay.a, lay.row_lo, lay.row_hi,
                      maximize=True)
-    optimal = highspy.HighsModelStatus.kOptimal
+    optimal, time_up = highspy.HighsModelStatus.kOptimal, highspy.HighsModelStatus.kTimeLimit
+    infeasible = (highspy.HighsModelStatus.kInfeasible,
+                  highspy.HighsModelStatus.kUnboundedOrInfeasible)
     for t in targets:
         t = int(t)
         if stop is not None and stop(t):
@@ -504,13 +514,21 @@ def _per_target_lps(lay: _Layout, au: np.ndarray, dd: np.ndarray, targets, deadl
         h.changeColCost(col, float(dd[t]))
         h.run()
         status = h.getModelStatus()
+        if status not in (optimal, *infeasible, time_up):
+            h.clearSolver()                  # numerical trouble from the old basis: cold start
+            h.run()
+            status = h.getModelStatus()
         if status == optimal:
             yield t, float(h.getInfo().objective_function_value), \
                 np.asarray(h.getSolution().col_value)
-        elif status == highspy.HighsModelStatus.kTimeLimit:
+        elif status == time_up:
             return
-        else:
+        elif status in infeasible:           # (the LPs are bounded, so "or unbounded" is this)
             yield t, None, None
+        else:
+            raise BorderwatchError(
+                f"HiGHS could not solve the LP for target {t} "
+                f"({h.modelStatusToString(status)}); the payoffs may be badly scaled")
         h.changeRowBounds(row, float(au[t]), highspy.kHighsInf)
         h.changeColCost(col, 0.0)
 
@@ -660,11 +678,11 @@ def _window_solution(g: _Game, x: np.ndarray, window: int, t: int | None, exact:
     x = np.clip(np.asarray(x, dtype=np.float64), 0.0, 1.0)
     c = np.clip(_window_matrix(g.n, window) @ x, 0.0, 1.0)
     s = _game_solution(g, c, t, method, t0)
+    ub = s.defender_utility if exact else max(bound, s.defender_utility)
     return WindowSolution(coverage=s.coverage, window_mix=x, window=window, attacked=s.attacked,
                           defender_utility=s.defender_utility,
                           attacker_utility=s.attacker_utility, attack_set=s.attack_set,
-                          exact=exact,
-                          upper_bound=s.defender_utility if exact else max(bound, s.defender_utility),
+                          exact=exact, upper_bound=ub,
                           method=method, time_s=time.perf_counter() - t0)
 
 
@@ -695,33 +713,108 @@ def _realise(g: _Game, core: _Origami, window: int, resources: float, deadline: 
     return x
 
 
+def _leftover(g: _Game, x: np.ndarray, t: int, window: int, resources: float,
+              deadline: float) -> np.ndarray:
+    """`_spend_leftover_windows` when units are left free, else ``x``."""
+    x = np.maximum(np.asarray(x, dtype=np.float64), 0.0)
+    if resources - float(x.sum()) <= _BOUND_TOL * max(1.0, min(resources, g.n)) or g.n == 1:
+        return x
+    return _spend_leftover_windows(g, x, t, window, resources, deadline)
+
+
+def _spend_leftover_windows(g: _Game, x: np.ndarray, t: int, window: int, resources: float,
+                            deadline: float) -> np.ndarray:
+    """Put units the equilibrium leaves free on stretches where they add margin.
+
+    The attacked target ``t`` keeps its coverage exactly (so its attacker and
+    defender utilities, and the SSE value, are unchanged) and every other
+    target stays at or below its attacker utility (so ``t`` stays a best
+    response). Subject to that, two LPs on one HiGHS instance: first lower the
+    best attacker utility among the other targets as far as possible (the
+    margin by which ``t`` is preferred, as `solve_origami` does), then, with
+    that margin held, use as many units as possible. Returns ``x`` unchanged
+    if HiGHS does not solve either LP.
+    """
+    import highspy
+
+    n = g.n
+    au, da, _, _, _, _ = g.normalised()
+    m = _window_matrix(n, window)
+    nx = m.shape[1]
+    c_t = min(float((m @ x)[t]), 1.0)
+    k = float(au[t] - da[t] * c_t)
+    others = np.flatnonzero(np.arange(n) != t)
+    # columns [x, c, z]; rows c - M x = 0, da c + z >= au (others), sum x <= R
+    link = sp.hstack([-m, sp.identity(n, format="csr"), sp.csr_matrix((n, 1))], format="csr")
+    ua = sp.hstack([sp.csr_matrix((len(others), nx)),
+                    sp.csr_matrix((da[others], (np.arange(len(others)), others)),
+                                  shape=(len(others), n)),
+                    sp.csr_matrix(np.ones((len(others), 1)))], format="csr")
+    res = sp.hstack([sp.csr_matrix(np.ones((1, nx))), sp.csr_matrix((1, n + 1))], format="csr")
+    a = sp.vstack([link, ua, res], format="csr")
+    row_lo = np.concatenate([np.zeros(n), au[others], [-np.inf]])
+    row_hi = np.concatenate([np.zeros(n), np.full(len(others), np.inf), [resources]])
+    col_lo = np.concatenate([np.zeros(nx + n), [-np.inf]])
+    col_hi = np.concatenate([np.full(nx, np.inf), np.ones(n), [k]])
+    col_lo[nx + t] = col_hi[nx + t] = c_t
+    cost = np.zeros(nx + n + 1)
+    cost[-1] = 1.0
+    left = max(deadline - time.perf_counter(), 1e-3)
+    h = _highs_model(cost, col_lo, col_hi, a, row_lo, row_hi, maximize=False, time_limit_s=left)
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return x
+    z = float(h.getSolution().col_value[-1])
+    h.changeColBounds(nx + n, -highspy.kHighsInf, min(k, z + _BOUND_TOL))
+    h.changeColCost(nx + n, 0.0)
+    h.changeColsCost(nx, np.arange(nx, dtype=np.int32), np.full(nx, -1.0))
+    h.setOptionValue("time_limit", max(deadline - time.perf_counter(), 1e-3))
+    h.run()
+    if h.getModelStatus() != highspy.HighsModelStatus.kOptimal:
+        return x
+    x2 = np.maximum(np.asarray(h.getSolution().col_value)[:nx], 0.0)
+    return x2 if x2.sum() >= x.sum() else x
+
+
 def solve_windows(att_covered, att_uncovered, def_covered, def_uncovered, resources,
-                  window: int, *, method: str = "lp", time_limit_s: float = 60.0
-                  ) -> WindowSolution:
+                  window: int, *, method: str = "lp", time_limit_s: float = 60.0,
+                  spend_leftover: bool = True) -> WindowSolution:
     """The SSE when each patrol unit covers ``window`` consecutive targets in a shift.
 
     Schedules are all windows ``[s, s + L)``, ``s = 0 .. n - L``, along the
     border; ``x_s >= 0`` units on window ``s``, ``sum x <= R``, coverage
     ``c_t = sum_{s <= t < s + L} x_s <= 1``.
 
+    The bound: every window mix gives a coverage with ``0 <= c <= 1`` and
+    ``sum c = L * sum x <= L * R``, so the unconstrained game with ``L * R``
+    resources is a relaxation, and its SSE value (ORIGAMI, `solve_origami` with
+    ``L * R``) is an upper bound. (Not ORIGAMI with ``R``: one unit covers ``L``
+    targets, so windows can beat that.) ``L = 1`` is the unconstrained game.
+
     ``method="lp"`` (exact):
 
-    1. *Fast path.* The unconstrained SSE (ORIGAMI) value is an upper bound,
-       since windows only restrict coverage. If ORIGAMI's requirement (every
-       target at or below ``u*``, the attacked one exactly at it) can be met by
-       windows with at most R units, that value is reached and optimal. The
-       check is one LP (`_realise`) that also gives the fewest units doing it.
+    1. *Fast path.* If ORIGAMI's requirement at ``L * R`` (every target's
+       attacker utility at or below ``u*``, the attacked target's exactly
+       ``u*``) can be met by windows with at most ``R`` units, the bound is
+       reached, so it is optimal. The check is one LP (`_realise`: the fewest
+       units meeting the requirement), which also gives the window mix.
     2. Otherwise, the multiple LPs of Conitzer & Sandholm with window
-       variables, one per target, in decreasing order of the target's
-       unconstrained LP value (its upper bound here; targets ORIGAMI cannot make
-       the attacker prefer are infeasible with windows too), stopping when the
-       best value found reaches the next bound. Exact; ``method`` says how many
-       LPs it took.
+       variables, one per target, in decreasing order of the target's value in
+       the relaxation (an upper bound on its window LP; targets the relaxation
+       cannot make the attacker prefer are infeasible with windows too),
+       stopping when the best value found reaches the next bound. Exact;
+       ``method`` says how many LPs it took.
 
     ``method="milp"``: the ERASER-C-style MILP (ERASER with the window
-    schedules), solved to optimality on HiGHS.
+    schedules as the defender's pure strategies), solved to optimality on
+    HiGHS; the independent check of the LP path.
 
-    If ``time_limit_s`` runs out, the best solution found is returned with
+    Units the equilibrium does not need: with ``spend_leftover`` (default, LP
+    method only) they are put where they lower the other targets' attacker
+    utility most, with the attacked target's coverage held, so the SSE value
+    is unchanged (`_spend_leftover_windows`); without it, or where no stretch
+    can take them, they stay free (``window_mix.sum() < R``). If
+    ``time_limit_s`` runs out, the best solution found is returned with
     ``exact=False`` and ``upper_bound`` the best proven bound.
     """
     t0 = time.perf_counter()
@@ -732,9 +825,9 @@ def solve_windows(att_covered, att_uncovered, def_covered, def_uncovered, resour
     if method not in ("lp", "milp"):
         raise BorderwatchError(f"method = {method!r} must be 'lp' or 'milp'")
     deadline = t0 + limit
-    core = _origami_core(g, r)
-    ua0, ud0 = g.utilities(core.need)
-    origami_value = float(ud0[core.attacked])
+    # The relaxation: any window mix gives 0 <= c <= 1 and sum c = L * sum x <= L * R.
+    core = _origami_core(g, r * L)
+    origami_value = float(g.utilities(core.need)[1][core.attacked])   # the bound
 
     if method == "milp":
         status, optimal, c, x, t, gap = _eraser(g, r, L, limit)
@@ -747,11 +840,14 @@ def solve_windows(att_covered, att_uncovered, def_covered, def_uncovered, resour
 
     x = _realise(g, core, L, r, deadline)
     if x is not None:
+        if spend_leftover:
+            x = _leftover(g, x, core.attacked, L, r, deadline)
         return _window_solution(g, x, L, core.attacked, True, origami_value,
-                                "origami (realised by windows: one LP)", t0)
+                                "origami bound realised by windows (one LP)", t0)
 
     au, da, du, dd, d_lo, d_rng = g.normalised()
-    # Upper bound per target: its unconstrained LP value (attackable iff au_t >= u*).
+    # Upper bound per target: its LP value in the relaxation (attackable iff au_t >= u*).
+    # Targets within _BOUND_TOL (normalised) of the best found are not solved.
     attackable = g.au >= core.level - g.tol
     bound = np.where(attackable, du + dd * np.clip((g.au - core.level) / g.da, 0.0, 1.0), -np.inf)
     order = np.argsort(-bound, kind="stable")
@@ -763,22 +859,21 @@ def solve_windows(att_covered, att_uncovered, def_covered, def_uncovered, resour
     def stop(t: int) -> bool:
         return bound[t] <= best[0] + _BOUND_TOL
 
-    remaining_bound = float(bound[order[0]])
     for t, val, sol in _per_target_lps(lay, au, dd, order, deadline, stop):
         solved += 1
         if val is not None and du[t] + val > best[0] + 1e-12:
             best = [du[t] + val, t, sol]
     done = solved == len(order) or (solved < len(order) and stop(int(order[solved])))
-    if solved < len(order):
-        remaining_bound = float(bound[order[solved]])
     if best[1] is None:
-        if done:   # cannot happen: the origami target's LP is feasible with c = 0 windows? guard
-            raise BorderwatchError("no window mix makes any target a best response (bug)")
+        if done:   # impossible: some target is a best response to any window mix
+            raise BorderwatchError("no window LP was feasible (this is a bug in borderwatch)")
         raise BorderwatchError(
             f"no window LP finished within time_limit_s = {time_limit_s} s")
     x = best[2][:lay.c0]
-    ub = best[0] if done else max(best[0], remaining_bound)
-    name = f"window multiple-lps ({solved} of {g.n} LPs, rest pruned by the ORIGAMI bound)"
+    if spend_leftover:
+        x = _leftover(g, x, best[1], L, r, deadline)
+    ub = best[0] if done else max(best[0], float(bound[order[solved]]))
+    name = f"window multiple-lps ({solved} of {g.n} LPs, the rest pruned by the bound)"
     if not done:
         name = f"window multiple-lps (time limit after {solved} LPs, not proven)"
     return _window_solution(g, x, L, best[1], done, ub * d_rng + d_lo, name, t0)
