@@ -25,6 +25,7 @@ demo: $(STAMP_RUN)
 	$(BIN)/borderwatch scenario show iraq-syria
 	$(BIN)/borderwatch scenario map iraq-syria -o $(OUT)/iraq-syria-map.png
 	$(BIN)/borderwatch plan towers iraq-syria -o $(OUT)/towers
+	$(BIN)/borderwatch plan iraq-syria -o $(OUT)/plan
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 -q

@@ -8,6 +8,8 @@ and the ratio peer / ours (above 1: we are faster).
 - viewshed: our GDAL-compatible viewshed vs `gdal_viewshed` and libgdal's core (bench_viewshed)
 - border visibility for every tower candidate vs full viewsheds and gdal_viewshed (bench_towers)
 - tower siting: greedy + swap vs the HiGHS MILP, with the heuristic's coverage ratio (bench_siting)
+- patrol game: ORIGAMI vs the ERASER MILP and the multiple-LPs method on HiGHS (bench_game)
+- air roster: relay construction vs a naive time-slot CP-SAT model (bench_roster)
 """
 
 from __future__ import annotations
@@ -56,11 +58,21 @@ def main() -> None:
     import bench_towers
     import bench_viewshed
 
+    def rows_of(name):
+        def run():
+            import importlib
+
+            return importlib.import_module(name).run()
+        return run
+
     sections = [
         ("geometry", lambda: _tuple_rows(bench_geo)),
         ("viewshed", lambda: _tuple_rows(bench_viewshed)),
         ("border visibility", bench_towers.run),
         ("siting", lambda: _siting_rows(bench_siting)),
+        ("game", rows_of("bench_game")),
+        ("roster", rows_of("bench_roster")),
+        ("plan", rows_of("bench_plan")),
     ]
     only = set(sys.argv[1:])
     print(f"{'benchmark':72s} {'borderwatch':>12s}  {'peer':>34s} {'time':>10s} {'peer/ours':>9s}  note")

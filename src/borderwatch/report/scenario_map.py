@@ -259,8 +259,10 @@ def _draw_plan(fig, ax, border: Border, plan, box) -> None:
         lc = LineCollection(segs, cmap="plasma", norm=plt.Normalize(0, 1), linewidths=3.5, zorder=5.7)
         lc.set_array(plan.patrols.coverage)
         ax.add_collection(lc)
-        cb = fig.colorbar(lc, ax=ax, shrink=0.35, pad=0.01, location="left")
-        cb.set_label("patrol coverage (probability per shift)")
+        cax = ax.inset_axes([0.62, 0.14, 0.33, 0.014])
+        cb = fig.colorbar(lc, cax=cax, orientation="horizontal")
+        cb.set_label("patrol coverage (probability per shift)", fontsize=7)
+        cb.ax.tick_params(labelsize=6)
     for o in plan.orbits:
         ax.add_patch(plt.Circle((o.x / 1000.0, o.y / 1000.0), 12.5, fill=False, ec="#2166ac", lw=1.6,
                                 ls="--", zorder=8))
@@ -285,7 +287,7 @@ def _legend(ax, terrain: Terrain | None, towers=None, plan=None) -> None:
         ]
     if plan is not None:
         handles += [
-            Line2D([], [], color="#cc4778", lw=3.5, label="patrol coverage (colour scale at left)"),
+            Line2D([], [], color="#cc4778", lw=3.5, label="patrol coverage (colour scale, lower right)"),
             Line2D([], [], marker="o", mfc="none", mec="#2166ac", ls="none", ms=10,
                    label="24-hour air orbit"),
         ]
