@@ -81,6 +81,13 @@ def test_cli_writes_geojson_and_map(tmp_path):
     summary = json.loads((out / "plan.json").read_text())
     assert summary["k"] == 3 and summary["gap"] >= 0 and summary["upper_bound"] >= summary["coverage"] - 1e-9
     assert (out / "towers-map.png").stat().st_size > 50_000
+    import os
+
+    umask = os.umask(0)
+    os.umask(umask)
+    for name in ("towers.geojson", "plan.json", "towers-map.png"):
+        mode = (out / name).stat().st_mode & 0o777
+        assert mode == 0o666 & ~umask, f"{name} written with mode {oct(mode)}, not private temp-file mode"
 
 
 @pytest.mark.parametrize("args, message", [

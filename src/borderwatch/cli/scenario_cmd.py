@@ -121,6 +121,12 @@ def _print_summary(m: ScenarioSummary) -> None:
         console.print(f"  troops: {len(a.troop_units)} units, {men:,} personnel; "
                       + "; ".join(f"{u.name} ({u.strength:,}, reach {u.patrol_reach_km:g} km)"
                                   for u in a.troop_units))
+    if a.patrols is not None:
+        console.print(f"  patrols: {a.patrols.units} out per shift, each a {a.patrols.stretch_km:g} km stretch, "
+                      f"catch probability {a.patrols.catch_probability:g}")
+    if a.air is not None:
+        console.print(f"  air cover: {a.air.orbits} continuous orbits wanted, detection probability "
+                      f"{a.air.detection_probability:g}")
     for ac in a.aircraft:
         console.print(f"  aircraft: {ac.count}× {ac.name}: endurance {ac.endurance_h:g} h, "
                       f"{ac.cruise_speed_kmh:g} km/h, swath {ac.sensor_swath_km:g} km, "

@@ -195,20 +195,9 @@ def _sector_cover(border: Border, targets: GameTargets, towers: TowerPlan, cover
 
 def write_plan(plan: Plan, path: str | Path) -> Path:
     """The whole plan as one JSON file that `read_plan` turns back into an equal Plan."""
-    import os
-    import tempfile
+    from borderwatch.files import atomic_write_text
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(codec.dumps(plan))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write_text(path, codec.dumps(plan))
 
 
 def read_plan(path: str | Path) -> Plan:

@@ -20,6 +20,7 @@ from matplotlib.colors import LightSource  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 
 from borderwatch.errors import BorderwatchError  # noqa: E402
+from borderwatch.files import atomic_path  # noqa: E402
 from borderwatch.geo import Border, Terrain  # noqa: E402
 from borderwatch.scenario.model import Scenario  # noqa: E402
 
@@ -298,12 +299,5 @@ def _legend(ax, terrain: Terrain | None, towers=None, plan=None) -> None:
 
 
 def _write_atomically(fig, output: Path, dpi: int) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
-    os.close(fd)
-    try:
+    with atomic_path(output, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

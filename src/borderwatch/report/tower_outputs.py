@@ -8,13 +8,12 @@ never leaves half a file.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
+from borderwatch.files import atomic_write_text
 from borderwatch.geo import Border
 from borderwatch.plan.towers import TowerPlan
 
@@ -104,12 +103,4 @@ def _collection(features: list[dict], plan: TowerPlan) -> dict:
 
 
 def _write_json(path: Path, doc: dict) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            json.dump(doc, fh, ensure_ascii=False, indent=1)
-            fh.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")

@@ -37,6 +37,7 @@ def set_terrain(toml_path: Path, dem: Path, *, synthetic: bool) -> None:
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(tomlkit.dumps(doc))
         load_scenario(tmp)  # refuse to install an edit that does not load
+        os.chmod(tmp, toml_path.stat().st_mode & 0o7777)  # keep the user's permissions
         os.replace(tmp, toml_path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
