@@ -54,20 +54,40 @@ orbit in a bin of ``d = q`` tails; pooled groups let one tail serve several
 orbits in its day, which is where the fleet below ``2 x orbits`` comes from.
 
 Which orbits go to which group (type ``k``, step ``D``), and how many tails
-each group gets, is chosen by OR-Tools CP-SAT: a knapsack per group (demands
-plus one split per bin boundary must fit in ``D x tails``), fleet caps per
-type, minimising the aircraft used (and first the orbits left uncovered).
-Each group is then packed by next-fit with splitting, in a few orders, with
-tails added or removed until the packing is tight; the times follow from the
-packing, in whole minutes, with transit rounded up, endurance rounded down.
-`check_roster` verifies the result independently in continuous time.
+each group gets: first a greedy assignment with local search (moves of one
+orbit, of a group's farthest orbits, of a whole group), restarted from a few
+orders and from each type's widest group; then OR-Tools CP-SAT on the same
+model, a knapsack per group (demands plus one split per bin boundary must
+fit in ``D x tails``) with fleet caps per type, minimising orbits left
+uncovered and then aircraft, asked each time for a plan that beats the best
+roster so far. Each plan is packed by next-fit with splitting (following the
+CP-SAT split orbits, else in a few orders), with tails added or removed
+until the packing is tight; the times follow from the packing, in whole
+minutes, with transit rounded up, endurance rounded down.
+
+Improvement on small neighbourhoods. Shift groups give every tail of a group
+the same rhythm and every orbit one type, which wastes aircraft when a type
+has only a handful of tails. With the time left, sets of at most four orbits
+whose tails serve only them are re-solved with a free-form time-slot CP-SAT
+model (`_slot_model`: any tail, any orbits, any sortie lengths, mixed types
+on one orbit, on a 15-minute grid) offered those tails and a few spares; a
+solution with fewer tails (or covering orbits still uncovered) that passes
+a minute-level check replaces them. On small instances this finds what the
+groups miss; on twelve orbits the free-form model is far too big to solve
+whole (see bench/bench_roster.py).
+
+`check_roster` verifies any roster independently, in continuous time with
+the exact transit times. CP-SAT runs with deterministic time limits (a
+wall-clock limit only guards loaded machines), so a run repeats on the same
+machine; how many restarts and neighbourhoods fit in ``time_limit_s``
+depends on the machine's speed.
 """
 
 from __future__ import annotations
 
+import functools
 import itertools
 import math
-import os
 import random
 import time
 from dataclasses import dataclass
@@ -93,6 +113,7 @@ __all__ = [
 
 _TOL_H = 1e-6          # hours: rounding slack in checks (3.6 ms)
 _MIN_PIECE = 5         # minutes: shortest stretch on station the planner schedules
+_KEEP_STEPS = 4        # coarsest group steps kept per orbit and type
 _BIG = 10_000
 
 
@@ -148,12 +169,15 @@ class Sortie:
 class Roster:
     """A daily roster and what is known about how good it is.
 
-    ``lower_bound`` is the larger of the relay and daily-pattern bounds for
-    the available fleet; when that fleet provably cannot cover every orbit
-    (or an orbit is out of reach) it is the bound for an unlimited fleet of
-    the same types over the orbits that can be reached, i.e. the least any
-    covering fleet needs. For a feasible roster ``lower_bound <=
-    aircraft_used`` always.
+    ``lower_bound`` is the larger of the relay and daily-pattern bounds (see
+    the module doc) for the available fleet; when that fleet provably cannot
+    cover every orbit it is the bound for an unlimited fleet of the same
+    types, i.e. the least any covering fleet needs. Orbits out of every
+    type's reach are left out of the bounds. For a feasible roster
+    ``lower_bound <= aircraft_used`` always. ``relay_bound`` is the relay
+    bound alone, the classic ``(E + G) / (E - 2 tau)`` argument pooled over
+    orbits and types. ``uncovered`` maps an orbit to its gaps (hours,
+    ``0 <= start < end <= horizon``; a gap across midnight is two).
     """
 
     sorties: tuple[Sortie, ...]
@@ -170,7 +194,7 @@ class Roster:
     handover_min: float = 0.0
 
     def tails(self) -> list[str]:
-        """Tail ids in roster order (type order, then tail number)."""
+        """Tail ids, sorted by type id, then tail number."""
         seen: dict[str, None] = {}
         for s in self.sorties:
             seen.setdefault(s.aircraft, None)
@@ -497,7 +521,143 @@ def _groups(legs, K: int, O: int, H: int, h: int) -> list[_Group]:
                 continue
             sizes = tuple(d for d in _divisors(N) if d < N and d * D >= h + a_min + _MIN_PIECE)
             out.append(_Group(k, N, D, el, sizes))
-    return out
+    # Keep, for each orbit and type, only the few coarsest steps it fits: finer steps
+    # mean shorter sorties and more transit per hour on station, never fewer aircraft
+    # in practice, and a smaller model is solved better in the same time.
+    keep: set[tuple[int, int, int]] = set()
+    for k in range(K):
+        for o in range(O):
+            Ns = sorted(g.N for g in out if g.k == k and o in g.orbits)
+            keep.update((k, N, o) for N in Ns[:_KEEP_STEPS])
+    pruned = []
+    for g in out:
+        el = tuple(o for o in g.orbits if (g.k, g.N, o) in keep)
+        if el:
+            pruned.append(_Group(g.k, g.N, g.step, el, g.sizes))
+    return pruned
+
+
+def _min_tails(g: _Group, members: list[int], legs, h: int, margin: int) -> tuple[int, list[int]]:
+    """Fewest tails the CP-SAT knapsack of `_plan_groups` allows for these orbits, and the split orbits.
+
+    Returns a huge count when no number of tails fits (too many bin
+    boundaries for the orbits to split across).
+    """
+    demand = sum(g.step + h + legs[g.k, o].a for o in members)
+    by_a = sorted(members, key=lambda o: legs[g.k, o].a)
+    F = max(1, math.ceil(demand / g.step))
+    limit = F + 2 * g.N * (len(members) + 2)
+    while F <= limit:
+        q, rest = divmod(F, g.N)
+        parts = _parts(rest, g.sizes)
+        if parts is not None:
+            bins = q + len(parts)
+            splits = by_a[:max(0, bins - 1)]
+            if bins - 1 <= len(members) and demand + sum(h + legs[g.k, o].a + margin for o in splits) <= g.step * F:
+                return F, splits
+        F += 1
+    return 10**6, []
+
+
+@functools.lru_cache(maxsize=4096)
+def _parts(rest: int, sizes: tuple[int, ...]) -> tuple[int, ...] | None:
+    """`rest` tails as distinct allowed partial bin sizes, fewest parts first; None if impossible."""
+    if rest == 0:
+        return ()
+    best: dict[int, tuple[int, ...]] = {0: ()}
+    for d in sorted(sizes, reverse=True):
+        for total, combo in sorted(best.items(), reverse=True):
+            t = total + d
+            if t <= rest and (t not in best or len(best[t]) > len(combo) + 1):
+                best[t] = combo + (d,)
+    return best.get(rest)
+
+
+def _greedy_plan(groups: list[_Group], legs, K: int, h: int, caps: list[int] | None, cover: list[int],
+                 margin: int, seed: int = 0, start: int | None = None) -> tuple[list[_GroupPlan], list[int]]:
+    """A quick plan: each orbit joins the group that adds the fewest aircraft, within the caps.
+
+    It is realised as a candidate in its own right, so that a loaded machine
+    that gives CP-SAT little time still gets a sound plan, and CP-SAT is then
+    asked only for plans that beat it.
+    """
+    members: dict[int, list[int]] = {}
+    tails: dict[int, int] = {}
+    used = [0] * K
+    left = []
+    jitter = random.Random(seed)
+    noise = {o: (jitter.random() if seed else 0.0) for o in cover}
+    order = sorted(cover, key=lambda o: (sum(1 for g in groups if o in g.orbits), noise[o]))
+    if seed % 2:
+        order.reverse()
+    if start is not None:
+        # Restart from one group holding every orbit it can (consolidated), then fill and improve.
+        ms = [o for o in groups[start].orbits if o in cover]
+        F, _ = _min_tails(groups[start], ms, legs, h, margin)
+        if ms and F < 10**6 and (caps is None or F <= caps[groups[start].k]):
+            members[start], tails[start] = ms, F
+            used[groups[start].k] = F
+            order = [o for o in order if o not in ms]
+    for o in order:
+        best = None
+        for gi, g in enumerate(groups):
+            if o not in g.orbits:
+                continue
+            F, _ = _min_tails(g, members.get(gi, []) + [o], legs, h, margin)
+            if F >= 10**6:
+                continue
+            extra = F - tails.get(gi, 0)
+            if caps is not None and used[g.k] + extra > caps[g.k]:
+                continue
+            # Fewest extra aircraft; ties to the coarsest step (or, in some restarts, the finest),
+            # then by group order (or its reverse).
+            key = (extra, -g.N if seed % 3 == 2 else g.N, -gi if seed % 3 == 1 else gi)
+            if best is None or key < best[0]:
+                best = (key, gi, F)
+        if best is None:
+            left.append(o)
+            continue
+        _, gi, F = best
+        used[groups[gi].k] += F - tails.get(gi, 0)
+        tails[gi] = F
+        members.setdefault(gi, []).append(o)
+    # Local search: move an orbit, or a whole group's orbits, to another group while that saves aircraft.
+    def tails_of(gi: int, ms: list[int]) -> int:
+        return _min_tails(groups[gi], ms, legs, h, margin)[0] if ms else 0
+
+    improved = True
+    while improved:
+        improved = False
+        for src in list(members):
+            for dst, g in enumerate(groups):
+                ms = members.get(src, [])
+                if dst == src or not ms:
+                    continue
+                far_first = sorted(ms, key=lambda o: -legs[groups[src].k, o].a)
+                moves = [far_first[:n] for n in range(1, len(ms) + 1)] + [far_first[-n:] for n in range(1, len(ms))]
+                for moving in moves + [[o] for o in ms]:
+                    if any(o not in g.orbits for o in moving):
+                        continue
+                    rest = [o for o in ms if o not in moving]
+                    new_dst = members.get(dst, []) + moving
+                    f_src, f_dst = tails_of(src, rest), tails_of(dst, new_dst)
+                    delta = f_src + f_dst - tails.get(src, 0) - tails.get(dst, 0)
+                    k_s, k_d = groups[src].k, g.k
+                    use = list(used)
+                    use[k_s] += f_src - tails.get(src, 0)
+                    use[k_d] += f_dst - tails.get(dst, 0)
+                    if delta < 0 and (caps is None or all(use[k] <= caps[k] for k in range(K))):
+                        used = use
+                        tails[src], tails[dst] = f_src, f_dst
+                        members[src], members[dst] = rest, new_dst
+                        improved = True
+                        break
+    plans = []
+    for gi, ms in members.items():
+        if ms:
+            F, splits = _min_tails(groups[gi], ms, legs, h, margin)
+            plans.append(_GroupPlan(groups[gi], F, sorted(ms), splits))
+    return plans, left
 
 
 @dataclass(slots=True)
@@ -570,13 +730,15 @@ def _plan_groups(groups: list[_Group], legs, K: int, h: int, caps: list[int] | N
     sorties = sum(groups[gi].N * v for (o, gi), v in z.items())
     m.minimize(_BIG * 100 * sum(unc.values()) + 1000 * total + sorties)
     solver = cp_model.CpSolver()
-    # Interleaved search on a fixed number of workers with a deterministic time
-    # limit: the same input gives the same roster on any machine (the wall-clock
-    # limit is only a safety net for very slow machines).
+    # Interleaved search on two workers with a deterministic time limit: the same
+    # input gives the same roster on any machine (the wall-clock limit is only a
+    # safety net for slow or loaded machines). No solution hint: with a hint the
+    # interleaved search can abort the process (OR-Tools 9.15 check failure
+    # "heuristics.fixed_search != nullptr"); the greedy plan is compared instead.
     solver.parameters.num_workers = 2
     solver.parameters.interleave_search = True
-    solver.parameters.max_deterministic_time = max(0.2, time_limit)
-    solver.parameters.max_time_in_seconds = max(0.5, 3.0 * time_limit)
+    solver.parameters.max_deterministic_time = max(0.1, time_limit)
+    solver.parameters.max_time_in_seconds = max(0.2, 1.5 * time_limit)
     solver.parameters.random_seed = 0
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -822,6 +984,8 @@ def _slot_model(orbit_ids: list[int], avail: list[int], legs, K: int, H: int, h:
 
     T = H // slot
     hs = math.ceil(h / slot) if h else 0
+    if hs > 1:
+        return None   # handovers longer than a slot are left to the shift groups
     el = {(k, o): legs[k, o] for k in range(K) for o in orbit_ids if (k, o) in legs}
     L = {ko: leg.b // slot for ko, leg in el.items()}
     el = {ko: leg for ko, leg in el.items() if L[ko] >= max(1, hs + 1)}
@@ -834,6 +998,7 @@ def _slot_model(orbit_ids: list[int], avail: list[int], legs, K: int, H: int, h:
     on: dict[tuple[int, int, int], object] = {}
     used = []
     cover: dict[tuple[int, int], list] = {(o, s_): [] for o in orbit_ids for s_ in range(T)}
+    starts: dict[tuple[int, int], list] = {(o, s_): [] for o in orbit_ids for s_ in range(T)}
     for t, (k, _) in enumerate(tails):
         u = m.new_bool_var("")
         used.append(u)
@@ -867,11 +1032,15 @@ def _slot_model(orbit_ids: list[int], avail: list[int], legs, K: int, H: int, h:
                 m.add_bool_or([cur.Not(), prv, start])
                 for j in range(1, pre + 1):
                     m.add_implication(start, inb[(s_ - j) % T])
-                for j in range(hs):
-                    # The aircraft it relieves stays on station through the handover.
-                    m.add(sum(cover[o, (s_ + j) % T]) >= 2).only_enforce_if(start)
+                if hs:
+                    # Someone already there (no two arrive in the same slot) stays through the
+                    # handover, which fits in one slot.
+                    starts[o, s_].append(start)
+                    m.add(sum(cover[o, s_]) >= 2).only_enforce_if(start)
     for (o, s_), vs in cover.items():
         m.add_bool_or(vs)
+    for vs in starts.values():
+        m.add_at_most_one(vs)
     for t in range(len(tails) - 1):
         if tails[t][0] == tails[t + 1][0]:
             m.add_implication(used[t + 1], used[t])
@@ -881,7 +1050,7 @@ def _slot_model(orbit_ids: list[int], avail: list[int], legs, K: int, H: int, h:
     solver.parameters.num_workers = 2
     solver.parameters.interleave_search = True
     solver.parameters.max_deterministic_time = max(0.1, time_limit)
-    solver.parameters.max_time_in_seconds = max(0.3, 3.0 * time_limit)
+    solver.parameters.max_time_in_seconds = max(0.2, 1.5 * time_limit)
     solver.parameters.random_seed = 0
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
@@ -903,6 +1072,18 @@ def _slot_model(orbit_ids: list[int], avail: list[int], legs, K: int, H: int, h:
                     a, b = s_ * slot, (e + 1) * slot
                     rows.append((k, n, o, a - tau, a, b, b + tau))
     return rows
+
+
+def _slot_size(orbit_ids: list[int], avail: list[int], legs, K: int, H: int, slot: int) -> int:
+    """Rough number of literals `_slot_model` would create (to skip models too big to build in time)."""
+    T = H // slot
+    n = 0
+    for k in range(K):
+        for o in orbit_ids:
+            if (k, o) in legs:
+                leg = legs[k, o]
+                n += avail[k] * T * ((leg.a + slot - 1) // slot + 6 + min(T, leg.b // slot + 1))
+    return n
 
 
 def _components(rows: list[Row]) -> list[tuple[set[int], set[tuple[int, int]]]]:
@@ -955,14 +1136,18 @@ def _improve_small(rows: list[Row], left: list[int], legs, K: int, H: int, h: in
                 continue
             tried.add(key)
             t_left = deadline - time.perf_counter()
-            if t_left <= 0.05:
+            if t_left <= 0.3:
                 break
-            avail = [spare[k] + sum(1 for kk, _ in tails if kk == k) for k in range(K)]
             need_cover = bool(orbs & set(left))
+            # Offer the neighbourhood's own tails and a few spares per type (more only bloat the model).
+            extra = 2 * len(orbs) if need_cover else 2
+            avail = [min(spare[k], extra) + sum(1 for kk, _ in tails if kk == k) for k in range(K)]
+            if _slot_size(sorted(orbs), avail, legs, K, H, slot) > 350_000:
+                continue
             target = sum(avail) if need_cover else len(tails) - 1
             if target <= 0:
                 continue
-            new = _slot_model(sorted(orbs), avail, legs, K, H, h, slot, target, min(t_left, 2.0))
+            new = _slot_model(sorted(orbs), avail, legs, K, H, h, slot, target, min(t_left - 0.2, 2.0) / 1.5)
             if not new or not _rows_ok(new, sorted(orbs), legs, H, h):
                 continue
             n_new = len({(r[0], r[1]) for r in new})
@@ -1145,9 +1330,9 @@ def check_roster(roster: Roster, orbits: Sequence[Orbit], aircraft: Sequence[Air
     transit times respected both ways, turnaround between consecutive sorties
     of the same tail (including from its last sortie to its first of the next
     day), so also one orbit at a time per tail, and no more tails of a type
-    than the fleet has. With a handover (default: the roster's own), every
-    arriving aircraft must find the one it relieves still on station for that
-    many minutes.
+    than the fleet has. With a handover (default: the roster's own), an
+    aircraft arriving while another is on station must find one that was
+    already there stay with it for that many minutes.
     """
     H = float(horizon_h)
     ho = (roster.handover_min if handover_min is None else handover_min) / 60.0
@@ -1203,10 +1388,12 @@ def check_roster(roster: Roster, orbits: Sequence[Orbit], aircraft: Sequence[Air
         for a, b in coverage_gaps(ivs, H, tol):
             out.append(f"orbit {oid}: no aircraft on station {_hhmm(a)}-{_hhmm(b)} ({b - a:.2f} h)")
         if ho > 0 and len(ivs) > 1:
+            eps = 1e-3
             for i, (on, _) in enumerate(ivs):
-                rel = [(a - on, b - on) for j, (a, b) in enumerate(ivs) if j != i]
-                relieving = not coverage_gaps(rel + [(0.0, H - 1e-3)], H, tol)   # someone there just before
-                if relieving and coverage_gaps(rel + [(ho, H)], H, tol):
+                # Relieving someone (an aircraft on station just before it arrives)? Then one of
+                # those aircraft must stay with it for the whole handover.
+                before = [(a, b) for j, (a, b) in enumerate(ivs) if j != i and (on - eps - a) % H < b - a]
+                if before and not any((on - eps - a) % H + eps + ho <= b - a + tol for a, b in before):
                     out.append(f"orbit {oid}: the aircraft arriving at {_hhmm(on % H)} finds nobody to "
                                f"hand over with for {ho * 60:g} min")
     if roster.aircraft_used != len(by_tail):
@@ -1274,14 +1461,18 @@ def build_roster(orbits: Sequence[Orbit], aircraft: Sequence[AircraftType], *,
 
     rows: list[Row] = []
     left = list(servable)
-    if not fleet_short and servable:
-        budget = max(0.3, left_s()) * (0.4 if unreachable else 0.5)
+    short = fleet_short or bool(unreachable)
+    if servable and sum(caps) > 0:
+        # Cover every orbit (or, when the fleet is short, as many orbits as possible) in full.
+        budget = max(0.3, left_s()) * (0.4 if short else 0.65)
         res = _solve_plan(groups, legs, K, H, h, caps, servable, budget, rng)
         if res is not None:
             rows, left = res
-        # Small neighbourhoods (and small instances) with the free-form slot model.
+        # Small neighbourhoods (and small instances) with the free-form slot model; keep
+        # time for the smallest-fleet search if orbits are still uncovered.
+        share = 0.5 if (short or left) else 0.9
         rows, left = _improve_small(rows, left, legs, K, H, h, caps,
-                                    time.perf_counter() + max(0.2, left_s()) * (0.5 if unreachable else 0.9))
+                                    time.perf_counter() + max(0.2, left_s()) * share)
 
     # Whatever is left: let the spare aircraft cover what they can of it.
     if left or unreachable:
@@ -1334,12 +1525,29 @@ def _solve_plan(groups, legs, K, H, h, caps, servable, budget, rng):
     """
     deadline = time.perf_counter() + budget
     best = None
-    for margin in (0, _MIN_PIECE, 4 * _MIN_PIECE, 60):
-        t_left = deadline - time.perf_counter()
-        if t_left <= 0.1 and best is not None:
+    # Restarts: plain greedy in a few orders, and from each type's coarsest, widest group.
+    starts: list[int | None] = [None, None, None, None]
+    for k in range(K):
+        gk = [gi for gi, g in enumerate(groups) if g.k == k]
+        if gk:
+            starts.append(max(gk, key=lambda gi: (len(groups[gi].orbits), -groups[gi].N)))
+    for margin, (seed, start) in itertools.product((0, _MIN_PIECE), enumerate(starts)):
+        if best is not None and time.perf_counter() > deadline - 0.5 * budget:
             break
-        below = best[0][1] if best is not None and best[0][0] == 0 else None
-        res = _plan_groups(groups, legs, K, h, caps, servable, max(0.2, t_left * 0.5), margin, below)
+        greedy, g_left = _greedy_plan(groups, legs, K, h, caps, servable, margin, seed, start)
+        rows, failed = _realise(greedy, legs, K, H, h, caps, rng)
+        g_left = sorted(set(g_left) | set(failed))
+        key = (len(g_left), len({(r[0], r[1]) for r in rows}))
+        if best is None or key < best[0]:
+            best = (key, rows, g_left)
+    for i, margin in enumerate((0, _MIN_PIECE, 4 * _MIN_PIECE, 60)):
+        t_left = deadline - time.perf_counter()
+        if t_left <= 0.1:
+            break
+        # First a free solve from the greedy hint; then only plans beating the best roster.
+        below = best[0][1] if i > 0 and best[0][0] == 0 else None
+        share = 0.8 if i == 0 else 0.6
+        res = _plan_groups(groups, legs, K, h, caps, servable, max(0.1, t_left * share) / 1.5, margin, below)
         if res is None:
             if below is not None and margin > 0:
                 break   # even the optimistic model has nothing better: stop
@@ -1348,8 +1556,10 @@ def _solve_plan(groups, legs, K, H, h, caps, servable, budget, rng):
         rows, failed = _realise(plans, legs, K, H, h, caps, rng)
         left = sorted(set(left) | set(failed))
         key = (len(left), len({(r[0], r[1]) for r in rows}))
-        if best is None or key < best[0]:
+        if key < best[0]:
             best = (key, rows, left)
+        if proven and margin == 0 and not failed and key[1] <= sum(p.tails for p in plans):
+            break   # the optimistic model is optimal and its plan was realised as planned
     if best is None:
         return None
     return best[1], best[2]
@@ -1413,10 +1623,11 @@ def _reason(orbits, aircraft, legs, unreachable, uncovered, fleet_short, free_lb
     fleet = ", ".join(f"{a.count} {a.id}" for a in aircraft) or "no aircraft types"
     reach = len(orbits) - len(unreachable)
     if total == 0 and reach:
-        parts.append(f"no aircraft available (fleet: {fleet}); covering the {reach} reachable orbit(s) "
-                     f"needs at least {free_lb} aircraft")
+        what = "the reachable orbit" if reach == 1 else f"the {reach} reachable orbits"
+        parts.append(f"no aircraft available (fleet: {fleet}); covering {what} needs at least {free_lb} aircraft")
     elif fleet_short and reach:
-        parts.append(f"the fleet ({fleet}, {total} aircraft) cannot cover all {reach} reachable orbits "
+        what = "the reachable orbit" if reach == 1 else f"all {reach} reachable orbits"
+        parts.append(f"the fleet ({fleet}, {total} aircraft) cannot cover {what} "
                      f"around the clock: any roster needs at least {free_lb} aircraft of these types")
     elif reach and any(orbits[o].id in uncovered for o in range(len(orbits)) if o not in unreachable):
         parts.append(f"no roster covering every orbit was found with the fleet ({fleet}); the lower "
