@@ -87,7 +87,7 @@ def _print_summary(m: ScenarioSummary) -> None:
                       f"{t.border_max_m:.0f} m")
         holes = s.terrain.border_nodata_km
         if holes:
-            console.print(f"  [yellow]no-data along the border[/] (blocks line of sight): " + ", ".join(
+            console.print("  [yellow]no-data along the border[/] (blocks line of sight): " + ", ".join(
                 f"km {a:.1f}–{b:.1f}" for a, b in holes))
 
     table = Table(title=f"Threat sources: {s.headcount:,} people", title_justify="left")

@@ -9,8 +9,6 @@ drawn from 00:00 again, since the roster repeats every day.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Sequence
 
@@ -118,12 +116,7 @@ def _bar(ax, y: float, a: float, b: float, H: float, colour, height: float, hatc
 
 
 def _write_atomically(fig, output: Path, dpi: int) -> None:
-    output.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", suffix=".png", dir=output.parent)
-    os.close(fd)
-    try:
+    from borderwatch.files import atomic_path
+
+    with atomic_path(output, suffix=".png") as tmp:
         fig.savefig(tmp, dpi=dpi, format="png")
-        os.replace(tmp, output)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

@@ -7,8 +7,6 @@ the map itself, not only in a caption that might get cropped.
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import matplotlib
