@@ -621,37 +621,78 @@ def _greedy_plan(groups: list[_Group], legs, K: int, h: int, caps: list[int] | N
         used[groups[gi].k] += F - tails.get(gi, 0)
         tails[gi] = F
         members.setdefault(gi, []).append(o)
-    # Local search: move an orbit, or a whole group's orbits, to another group while that saves aircraft.
-    def tails_of(gi: int, ms: list[int]) -> int:
-        return _min_tails(groups[gi], ms, legs, h, margin)[0] if ms else 0
+    # Local search on (orbits left uncovered, aircraft): move an orbit, a group's farthest
+    # or nearest orbits, or a whole group to another group; after each move, try to fit
+    # the uncovered orbits into the capacity it freed.
+    cache: dict[tuple[int, tuple[int, ...]], int] = {}
 
-    improved = True
-    while improved:
-        improved = False
-        for src in list(members):
-            for dst, g in enumerate(groups):
-                ms = members.get(src, [])
-                if dst == src or not ms:
+    def tails_of(gi: int, ms: list[int]) -> int:
+        key = (gi, tuple(sorted(ms)))
+        if key not in cache:
+            cache[key] = _min_tails(groups[gi], ms, legs, h, margin)[0] if ms else 0
+        return cache[key]
+
+    def insert_left(mem, tl, use, lft):
+        lft = list(lft)
+        for o in list(lft):
+            best = None
+            for gi, g in enumerate(groups):
+                if o not in g.orbits:
                     continue
-                far_first = sorted(ms, key=lambda o: -legs[groups[src].k, o].a)
-                moves = [far_first[:n] for n in range(1, len(ms) + 1)] + [far_first[-n:] for n in range(1, len(ms))]
-                for moving in moves + [[o] for o in ms]:
+                F = tails_of(gi, mem.get(gi, []) + [o])
+                extra = F - tl.get(gi, 0)
+                if F < 10**6 and (caps is None or use[g.k] + extra <= caps[g.k]):
+                    if best is None or extra < best[0]:
+                        best = (extra, gi, F)
+            if best is not None:
+                extra, gi, F = best
+                use[groups[gi].k] += extra
+                tl[gi] = F
+                mem[gi] = mem.get(gi, []) + [o]
+                lft.remove(o)
+        return lft
+
+    def score(tl, lft):
+        return (len(lft), sum(tl.values()))
+
+    left = insert_left(members, tails, used, left)
+    for _ in range(400):
+        improved = False
+        for src in [gi for gi, ms in members.items() if ms]:
+            ms = members[src]
+            far_first = sorted(ms, key=lambda o: -legs[groups[src].k, o].a)
+            moves = ([far_first[:n] for n in range(1, len(ms) + 1)]
+                     + [far_first[-n:] for n in range(1, len(ms))] + [[o] for o in ms])
+            for dst, g in enumerate(groups):
+                if dst == src:
+                    continue
+                for moving in moves:
                     if any(o not in g.orbits for o in moving):
                         continue
                     rest = [o for o in ms if o not in moving]
-                    new_dst = members.get(dst, []) + moving
-                    f_src, f_dst = tails_of(src, rest), tails_of(dst, new_dst)
-                    delta = f_src + f_dst - tails.get(src, 0) - tails.get(dst, 0)
-                    k_s, k_d = groups[src].k, g.k
+                    f_src, f_dst = tails_of(src, rest), tails_of(dst, members.get(dst, []) + moving)
+                    if f_dst >= 10**6:
+                        continue
                     use = list(used)
-                    use[k_s] += f_src - tails.get(src, 0)
-                    use[k_d] += f_dst - tails.get(dst, 0)
-                    if delta < 0 and (caps is None or all(use[k] <= caps[k] for k in range(K))):
-                        used = use
-                        tails[src], tails[dst] = f_src, f_dst
-                        members[src], members[dst] = rest, new_dst
+                    use[groups[src].k] += f_src - tails.get(src, 0)
+                    use[g.k] += f_dst - tails.get(dst, 0)
+                    if caps is not None and any(use[k] > caps[k] for k in range(K)):
+                        continue
+                    tl = dict(tails)
+                    tl[src], tl[dst] = f_src, f_dst
+                    mem = dict(members)
+                    mem[src], mem[dst] = rest, members.get(dst, []) + moving
+                    lft = insert_left(mem, tl, use, left) if left else left
+                    if score(tl, lft) < score(tails, left):
+                        members, tails, used, left = mem, tl, use, lft
                         improved = True
                         break
+                if improved:
+                    break
+            if improved:
+                break
+        if not improved:
+            break
     plans = []
     for gi, ms in members.items():
         if ms:
