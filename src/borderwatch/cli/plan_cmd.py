@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -26,6 +27,22 @@ class _PlanGroup(TyperGroup):
 app = typer.Typer(help="Plan the defence of a border: `borderwatch plan SCENARIO -o DIR` plans "
                        "everything; `plan towers` only the watchtowers.", cls=_PlanGroup)
 console = Console(highlight=False, soft_wrap=True)
+
+
+@contextmanager
+def _stage_bars():
+    """A Rich progress bar per planning stage; yields the `progress(stage, fraction)` callback."""
+    columns = (TextColumn("{task.description:16s}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
+               TimeElapsedColumn())
+    with Progress(*columns, console=console) as bar:
+        tasks: dict[str, int] = {}
+
+        def progress(stage: str, fraction: float) -> None:
+            if stage not in tasks:
+                tasks[stage] = bar.add_task(stage, total=1.0)
+            bar.update(tasks[stage], completed=fraction)
+
+        yield progress
 
 
 @app.command()
@@ -55,16 +72,7 @@ def towers(
     s = load_scenario(scenario)
     options = TowerOptions(range_km=range_km, time_limit_s=time_limit,
                            candidates=CandidateOptions(spacing_km=spacing_km))
-    columns = (TextColumn("{task.description:16s}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, fraction: float) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=1.0)
-            bar.update(tasks[stage], completed=fraction)
-
+    with _stage_bars() as progress:
         plan = site_towers(s, k, options, progress=progress)
     border = Border.from_scenario(s)
     files = write_tower_outputs(plan, border, output)
@@ -134,16 +142,7 @@ def all_(
     if days < 1:
         raise BorderwatchError(f"--days must be at least 1, got {days}")
     s = load_scenario(scenario)
-    columns = (TextColumn("{task.description:16s}"), BarColumn(), TextColumn("{task.percentage:>3.0f}%"),
-               TimeElapsedColumn())
-    with Progress(*columns, console=console) as bar:
-        tasks: dict[str, int] = {}
-
-        def progress(stage: str, fraction: float) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=1.0)
-            bar.update(tasks[stage], completed=fraction)
-
+    with _stage_bars() as progress:
         plan = make_plan(s, PlanOptions(towers=k, patrol_days=days, seed=seed, time_limit_s=time_limit),
                          progress=progress)
     border = Border.from_scenario(s)

@@ -201,6 +201,24 @@ class Roster:
         return sorted(seen, key=_tail_key)
 
 
+def _cp_solver(cp_model, time_limit: float):
+    """A CP-SAT solver set up the same way for every roster model.
+
+    Interleaved search on two workers with a deterministic time limit: the same
+    input gives the same roster on any machine (the wall-clock limit is only a
+    safety net for slow or loaded machines). No solution hint is ever given:
+    with a hint the interleaved search can abort the process (OR-Tools 9.15
+    check failure "heuristics.fixed_search != nullptr").
+    """
+    solver = cp_model.CpSolver()
+    solver.parameters.num_workers = 2
+    solver.parameters.interleave_search = True
+    solver.parameters.max_deterministic_time = max(0.1, time_limit)
+    solver.parameters.max_time_in_seconds = max(0.2, 1.5 * time_limit)
+    solver.parameters.random_seed = 0
+    return solver
+
+
 def _tail_key(tail: str) -> tuple[str, int]:
     t, _, n = tail.rpartition("#")
     return (t, int(n) if n.isdigit() else 0)
@@ -770,17 +788,7 @@ def _plan_groups(groups: list[_Group], legs, K: int, h: int, caps: list[int] | N
     # Tie-break: fewer sorties a day (about N per orbit in a group of step D = H / N).
     sorties = sum(groups[gi].N * v for (o, gi), v in z.items())
     m.minimize(_BIG * 100 * sum(unc.values()) + 1000 * total + sorties)
-    solver = cp_model.CpSolver()
-    # Interleaved search on two workers with a deterministic time limit: the same
-    # input gives the same roster on any machine (the wall-clock limit is only a
-    # safety net for slow or loaded machines). No solution hint: with a hint the
-    # interleaved search can abort the process (OR-Tools 9.15 check failure
-    # "heuristics.fixed_search != nullptr"); the greedy plan is compared instead.
-    solver.parameters.num_workers = 2
-    solver.parameters.interleave_search = True
-    solver.parameters.max_deterministic_time = max(0.1, time_limit)
-    solver.parameters.max_time_in_seconds = max(0.2, 1.5 * time_limit)
-    solver.parameters.random_seed = 0
+    solver = _cp_solver(cp_model, time_limit)
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None
@@ -1087,12 +1095,7 @@ def _slot_model(orbit_ids: list[int], avail: list[int], legs, K: int, H: int, h:
             m.add_implication(used[t + 1], used[t])
     m.add(sum(used) <= max_tails)
     m.minimize(sum(used))
-    solver = cp_model.CpSolver()
-    solver.parameters.num_workers = 2
-    solver.parameters.interleave_search = True
-    solver.parameters.max_deterministic_time = max(0.1, time_limit)
-    solver.parameters.max_time_in_seconds = max(0.2, 1.5 * time_limit)
-    solver.parameters.random_seed = 0
+    solver = _cp_solver(cp_model, time_limit)
     status = solver.solve(m)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
         return None

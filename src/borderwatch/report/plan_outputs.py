@@ -15,7 +15,7 @@ import numpy as np
 
 from borderwatch.geo import Border
 from borderwatch.plan.whole import Plan
-from borderwatch.report.tower_outputs import _collection, _line_lonlat, _write_json, write_tower_outputs
+from borderwatch.report.tower_outputs import feature_collection, line_lonlat, write_json, write_tower_outputs
 
 
 def patrol_features(plan: Plan, border: Border) -> list[dict]:
@@ -31,7 +31,7 @@ def patrol_features(plan: Plan, border: Border) -> list[dict]:
                            "to_km": round(end, 3), "coverage": round(float(p.coverage[i]), 6),
                            "value": round(float(plan.targets_value[i]), 8),
                            "tower_detection": round(float(plan.targets_tower_detection[i]), 6)},
-            "geometry": {"type": "LineString", "coordinates": _line_lonlat(border, float(start), end)},
+            "geometry": {"type": "LineString", "coordinates": line_lonlat(border, float(start), end)},
         })
     return out
 
@@ -80,10 +80,10 @@ def write_plan_layers(plan: Plan, border: Border, directory: str | Path) -> dict
     files.pop("summary")
     (directory / "plan.json").unlink(missing_ok=True)  # the tower-only summary; summary.json replaces it
     patrols = directory / "patrols.geojson"
-    _write_json(patrols, _collection(patrol_features(plan, border), plan.towers))
+    write_json(patrols, feature_collection(patrol_features(plan, border), plan.towers))
     orbits = directory / "orbits.geojson"
-    _write_json(orbits, _collection(orbit_features(plan), plan.towers))
+    write_json(orbits, feature_collection(orbit_features(plan), plan.towers))
     summ = directory / "summary.json"
-    _write_json(summ, summary(plan))
+    write_json(summ, summary(plan))
     files.update({"patrols": patrols, "orbits": orbits, "summary": summ})
     return files

@@ -18,7 +18,7 @@ from borderwatch.geo import Border
 from borderwatch.plan.towers import TowerPlan
 
 
-def _line_lonlat(border: Border, a_km: float, b_km: float, step_km: float = 0.25) -> list[list[float]]:
+def line_lonlat(border: Border, a_km: float, b_km: float, step_km: float = 0.25) -> list[list[float]]:
     """The border between two chainages as lon/lat vertices (keeps the line's own bends)."""
     inner = border.vertex_chainage_km[(border.vertex_chainage_km > a_km) & (border.vertex_chainage_km < b_km)]
     km = np.unique(np.concatenate([[a_km, b_km], inner, np.arange(a_km, b_km, step_km)]))
@@ -48,13 +48,13 @@ def stretch_features(plan: TowerPlan, border: Border) -> tuple[list[dict], list[
             visible.append({
                 "type": "Feature",
                 "properties": {"kind": "visible", "tower": s.id, "from_km": round(a, 3), "to_km": round(b, 3)},
-                "geometry": {"type": "LineString", "coordinates": _line_lonlat(border, a, b)},
+                "geometry": {"type": "LineString", "coordinates": line_lonlat(border, a, b)},
             })
     blind = [{
         "type": "Feature",
         "properties": {"kind": "blind", "from_km": round(a, 3), "to_km": round(b, 3),
                        "length_km": round(b - a, 3)},
-        "geometry": {"type": "LineString", "coordinates": _line_lonlat(border, a, b)},
+        "geometry": {"type": "LineString", "coordinates": line_lonlat(border, a, b)},
     } for a, b in plan.blind_stretches_km]
     return visible, blind
 
@@ -85,22 +85,22 @@ def write_tower_outputs(plan: TowerPlan, border: Border, directory: str | Path) 
     directory.mkdir(parents=True, exist_ok=True)
     visible, blind = stretch_features(plan, border)
     files = {
-        "towers": (directory / "towers.geojson", _collection(site_features(plan), plan)),
-        "visible": (directory / "visible.geojson", _collection(visible, plan)),
-        "blind": (directory / "blind.geojson", _collection(blind, plan)),
+        "towers": (directory / "towers.geojson", feature_collection(site_features(plan), plan)),
+        "visible": (directory / "visible.geojson", feature_collection(visible, plan)),
+        "blind": (directory / "blind.geojson", feature_collection(blind, plan)),
         "summary": (directory / "plan.json", summary_dict(plan)),
     }
     for path, doc in files.values():
-        _write_json(path, doc)
+        write_json(path, doc)
     return {name: path for name, (path, _) in files.items()}
 
 
-def _collection(features: list[dict], plan: TowerPlan) -> dict:
+def feature_collection(features: list[dict], plan: TowerPlan) -> dict:
     note = "terrain is SYNTHETIC: visibility is illustrative" if plan.synthetic_terrain else ""
     return {"type": "FeatureCollection", "name": f"{plan.scenario} towers k={plan.k}",
             "properties": {"coverage": round(plan.coverage, 6), "gap": round(plan.gap, 6), "note": note},
             "features": features}
 
 
-def _write_json(path: Path, doc: dict) -> None:
+def write_json(path: Path, doc: dict) -> None:
     atomic_write_text(path, json.dumps(doc, ensure_ascii=False, indent=1) + "\n")

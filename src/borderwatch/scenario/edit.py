@@ -13,8 +13,6 @@ from pathlib import Path
 
 import tomlkit
 
-from borderwatch.errors import ScenarioError
-
 
 def set_terrain(toml_path: Path, dem: Path, *, synthetic: bool) -> None:
     """Point ``[terrain] dem`` at `dem` (relative when possible), atomically."""
@@ -55,5 +53,3 @@ def is_bundled(toml_path: Path) -> bool:
     except ValueError:
         return False
 
-
-__all__ = ["ScenarioError", "is_bundled", "set_terrain"]
