@@ -37,3 +37,11 @@ class TerrainError(BorderwatchError):
 
 class GeometryError(BorderwatchError):
     """Coordinates or geometry passed to the geo layer are unusable."""
+
+
+class TrackError(BorderwatchError):
+    """Detections handed to the tracker are malformed (shape, NaN, covariance, sensor)."""
+
+
+class ChannelError(BorderwatchError):
+    """A channel deployment, envelope, key or store is unusable or refused."""
