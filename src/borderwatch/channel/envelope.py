@@ -1,0 +1,332 @@
+"""Signed envelopes: what one party says to others on the channel.
+
+An envelope is signed by its sender's Ed25519 key over its canonical encoding
+(`Envelope.canonical`, RFC 8785 JSON of every field but the signature). The
+parties do not trust each other or the server, so whatever a relay, a store
+or an attacker changes — one byte of the body, the release list, the time —
+the signature no longer verifies and the envelope is refused.
+
+Envelopes arrive from the network, so `Envelope.from_json` reads them as
+hostile input: exact field set, exact types, canonical forms (lower-case
+UUID, microsecond UTC time, strict base64), size limits, and parties that
+exist. Every refusal is a `ChannelError` naming the envelope and the field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import uuid
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from typing import Any, Union
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+
+from ..errors import ChannelError
+from .canonical import canonical_json, decode_json
+
+KINDS: tuple[str, ...] = ("sighting", "track", "breach", "request", "acknowledgement", "text")
+"""The kinds of message the channel carries; releasability rules are per kind."""
+
+FORMAT_VERSION = 1
+SIGNATURE_CONTEXT = b"borderwatch/envelope/v1\x00"
+"""Prefixed to the canonical bytes before signing, so that a party's key can
+never be tricked into producing an envelope signature over some other kind
+of document that happens to be the same JSON (domain separation)."""
+
+MAX_ENVELOPE_BYTES = 512 * 1024
+MAX_BODY_BYTES = 256 * 1024
+MAX_CAVEAT_CHARS = 200
+MAX_RELEASE_LIST = 64
+PARTY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+
+_FIELDS = ("v", "id", "sender", "kind", "created", "caveat", "releasable_to", "body", "signature")
+_CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+Body = Union[Mapping[str, Any], str]
+
+
+@dataclass(frozen=True, slots=True)
+class Envelope:
+    """One signed message.
+
+    `body` is a JSON object (a dict) or a string (a CoT ``<event>`` as XML);
+    `created` is timezone-aware UTC with microsecond precision; `releasable_to`
+    is the sender's own release list (the deployment's rules may narrow it,
+    see `borderwatch.channel.policy`); `signature` is 64 Ed25519 bytes.
+    """
+
+    id: uuid.UUID
+    sender: str
+    kind: str
+    body: Body
+    created: datetime
+    caveat: str
+    releasable_to: tuple[str, ...]
+    signature: bytes = b""
+
+    # -- encodings -------------------------------------------------------
+
+    def signed_fields(self) -> dict[str, Any]:
+        """Every field the signature covers, as JSON values."""
+        return {
+            "v": FORMAT_VERSION,
+            "id": str(self.id),
+            "sender": self.sender,
+            "kind": self.kind,
+            "created": format_time(self.created),
+            "caveat": self.caveat,
+            "releasable_to": list(self.releasable_to),
+            "body": self.body if isinstance(self.body, str) else dict(self.body),
+        }
+
+    def canonical(self) -> bytes:
+        """The bytes that are signed: RFC 8785 JSON of `signed_fields`."""
+        return canonical_json(self.signed_fields(), where=f"envelope {self.id}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """The wire form as a dict: the signed fields plus ``signature`` in base64."""
+        out = self.signed_fields()
+        out["signature"] = base64.b64encode(self.signature).decode("ascii")
+        return out
+
+    def to_json(self) -> bytes:
+        """The wire form, canonically encoded (UTF-8 bytes)."""
+        return canonical_json(self.to_dict(), where=f"envelope {self.id}")
+
+    # -- signatures ------------------------------------------------------
+
+    def verify(self, public_key: Ed25519PublicKey) -> None:
+        """Raise `ChannelError` unless `signature` is the sender's over `canonical()`."""
+        if not verify_canonical(public_key, self.canonical(), self.signature):
+            raise ChannelError(f"envelope {self.id}: signature does not verify with the key of "
+                               f'"{self.sender}" (forged, or altered after signing)')
+
+    # -- reading untrusted input -----------------------------------------
+
+    @classmethod
+    def from_json(cls, data: bytes | str | Mapping[str, Any], *,
+                  parties: Collection[str] | None = None) -> "Envelope":
+        """Parse and validate a wire envelope (bytes, text or an already-decoded dict).
+
+        `parties`, when given, is the set of party ids of the deployment:
+        the sender and every id in ``releasable_to`` must be one of them.
+        The signature is *not* checked here (that needs the deployment's
+        keys); `borderwatch.channel.store.Store.publish` checks it.
+        """
+        if isinstance(data, Mapping):
+            obj: Any = data
+        else:
+            obj = decode_json(data, what="envelope", max_bytes=MAX_ENVELOPE_BYTES)
+        if not isinstance(obj, Mapping):
+            raise ChannelError(f"envelope: must be a JSON object, got {_describe(obj)}")
+        label = _label(obj)
+        unknown = sorted(set(obj) - set(_FIELDS))
+        if unknown:
+            raise ChannelError(f"{label}: unknown field{'s' if len(unknown) > 1 else ''} "
+                               f"{', '.join(repr(k) for k in unknown)} (expected {', '.join(_FIELDS)})")
+        for key in _FIELDS:
+            if key not in obj:
+                raise ChannelError(f'{label}: field "{key}" is missing')
+        v = obj["v"]
+        if v != FORMAT_VERSION or isinstance(v, bool) or not isinstance(v, int):
+            raise ChannelError(f'{label}: field "v" must be {FORMAT_VERSION}, got {_describe(v)}')
+        env = cls(
+            id=_parse_uuid(obj["id"], label),
+            sender=_str(obj["sender"], label, "sender"),
+            kind=_str(obj["kind"], label, "kind"),
+            body=_body(obj["body"], label),
+            created=parse_time(_str(obj["created"], label, "created"), f'{label}: field "created"'),
+            caveat=_str(obj["caveat"], label, "caveat", nonempty=False),
+            releasable_to=_release_list(obj["releasable_to"], label),
+            signature=_signature(obj["signature"], label),
+        )
+        check_envelope(env, parties)
+        return env
+
+
+def make_envelope(key: Ed25519PrivateKey, sender: str, kind: str, body: Body, *,
+                  releasable_to: Collection[str], caveat: str = "",
+                  id: uuid.UUID | None = None, created: datetime | None = None,
+                  parties: Collection[str] | None = None) -> Envelope:
+    """Build, validate and sign an envelope from `sender` (whose private `key` this is).
+
+    `created` defaults to now (UTC, truncated to microseconds), `id` to a
+    random UUID. A `PartyIdentity` offers the same as ``identity.seal(...)``.
+    """
+    created = created or datetime.now(timezone.utc)
+    if created.tzinfo is None:
+        raise ChannelError("envelope: created must be timezone-aware (UTC)")
+    env = Envelope(id=id or uuid.uuid4(), sender=sender, kind=kind,
+                   body=body if isinstance(body, str) else dict(body),
+                   created=created.astimezone(timezone.utc), caveat=caveat,
+                   releasable_to=tuple(releasable_to))
+    check_envelope(env, parties, signed=False)
+    canonical = env.canonical()
+    if len(canonical) > MAX_ENVELOPE_BYTES:
+        raise ChannelError(f"envelope {env.id}: {len(canonical)} bytes, more than the limit of "
+                           f"{MAX_ENVELOPE_BYTES}")
+    return Envelope(id=env.id, sender=sender, kind=kind, body=env.body, created=env.created,
+                    caveat=caveat, releasable_to=env.releasable_to,
+                    signature=key.sign(SIGNATURE_CONTEXT + canonical))
+
+
+def verify_canonical(public_key: Ed25519PublicKey, canonical: bytes, signature: bytes) -> bool:
+    """True when `signature` is valid for exactly these canonical bytes."""
+    try:
+        public_key.verify(signature, SIGNATURE_CONTEXT + canonical)
+    except InvalidSignature:
+        return False
+    return True
+
+
+def check_envelope(env: Envelope, parties: Collection[str] | None = None, *,
+                   signed: bool = True) -> None:
+    """Validate the fields of an envelope built in Python (types, forms, sizes, parties)."""
+    label = f"envelope {env.id}"
+    if not isinstance(env.id, uuid.UUID):
+        raise ChannelError(f'envelope: field "id" must be a UUID, got {_describe(env.id)}')
+    for name in ("sender", "kind", "caveat"):
+        if not isinstance(getattr(env, name), str):
+            raise ChannelError(f'{label}: field "{name}" must be a string, '
+                               f"got {_describe(getattr(env, name))}")
+    if not PARTY_ID.fullmatch(env.sender):
+        raise ChannelError(f'{label}: field "sender": {env.sender!r} is not a party id')
+    if env.kind not in KINDS:
+        raise ChannelError(f'{label}: field "kind": unknown kind {env.kind!r} '
+                           f"(one of {', '.join(KINDS)})")
+    if len(env.caveat) > MAX_CAVEAT_CHARS or _CONTROL.search(env.caveat):
+        raise ChannelError(f'{label}: field "caveat": at most {MAX_CAVEAT_CHARS} characters, '
+                           "no control characters")
+    if not isinstance(env.created, datetime) or env.created.utcoffset() != timezone.utc.utcoffset(None):
+        raise ChannelError(f'{label}: field "created" must be a UTC datetime')
+    if not isinstance(env.releasable_to, tuple):
+        raise ChannelError(f'{label}: field "releasable_to" must be a tuple of party ids')
+    _release_list(list(env.releasable_to), label)
+    body = env.body
+    if not isinstance(body, (str, Mapping)):
+        raise ChannelError(f'{label}: field "body" must be a JSON object or a CoT XML string, '
+                           f"got {_describe(body)}")
+    size = len(canonical_json(body if isinstance(body, str) else dict(body), where=f"{label}: body"))
+    if size > MAX_BODY_BYTES:
+        raise ChannelError(f'{label}: field "body" is {size} bytes encoded, more than the limit '
+                           f"of {MAX_BODY_BYTES}")
+    if isinstance(body, str) and not body.strip():
+        raise ChannelError(f'{label}: field "body" is an empty string')
+    if signed and (not isinstance(env.signature, bytes) or len(env.signature) != 64):
+        raise ChannelError(f'{label}: field "signature" must be 64 bytes (Ed25519)')
+    if parties is not None:
+        known = set(parties)
+        if env.sender not in known:
+            raise ChannelError(f'{label}: field "sender": unknown party "{env.sender}" '
+                               f"(known: {', '.join(sorted(known))})")
+        for i, pid in enumerate(env.releasable_to):
+            if pid not in known:
+                raise ChannelError(f'{label}: field "releasable_to[{i}]": unknown party "{pid}" '
+                                   f"(known: {', '.join(sorted(known))})")
+
+
+def format_time(t: datetime) -> str:
+    """UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six fractional digits)."""
+    t = t.astimezone(timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+
+
+def parse_time(text: str, where: str = "time") -> datetime:
+    """Read the one time format `format_time` writes, nothing looser."""
+    if not _CREATED.fullmatch(text):
+        raise ChannelError(f"{where}: {text!r} is not UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ")
+    try:
+        return datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+    except ValueError:
+        raise ChannelError(f"{where}: {text!r} is not a real date and time") from None
+
+
+# -- field readers for untrusted input -------------------------------------
+
+
+def _label(obj: Mapping[str, Any]) -> str:
+    raw = obj.get("id")
+    if isinstance(raw, str) and len(raw) <= 36 and re.fullmatch(r"[0-9a-f-]+", raw):
+        return f"envelope {raw}"
+    return "envelope"
+
+
+def _describe(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value}"
+    if isinstance(value, str):
+        return f"the string {value[:40]!r}"
+    if isinstance(value, (list, tuple)):
+        return "an array"
+    if isinstance(value, Mapping):
+        return "an object"
+    return type(value).__name__
+
+
+def _str(value: Any, label: str, field: str, *, nonempty: bool = True) -> str:
+    if not isinstance(value, str):
+        raise ChannelError(f'{label}: field "{field}" must be a string, got {_describe(value)}')
+    if nonempty and not value:
+        raise ChannelError(f'{label}: field "{field}" must not be empty')
+    return value
+
+
+def _parse_uuid(value: Any, label: str) -> uuid.UUID:
+    text = _str(value, label, "id")
+    try:
+        parsed = uuid.UUID(text)
+    except ValueError:
+        parsed = None
+    if parsed is None or str(parsed) != text:
+        raise ChannelError(f'{label}: field "id": {text[:40]!r} is not a UUID in canonical form '
+                           "(lower-case, hyphenated)")
+    return parsed
+
+
+def _body(value: Any, label: str) -> Body:
+    if isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise ChannelError(f'{label}: field "body" must be a JSON object or a CoT XML string, '
+                       f"got {_describe(value)}")
+
+
+def _release_list(value: Any, label: str) -> tuple[str, ...]:
+    if not isinstance(value, (list, tuple)):
+        raise ChannelError(f'{label}: field "releasable_to" must be an array of party ids, '
+                           f"got {_describe(value)}")
+    if len(value) > MAX_RELEASE_LIST:
+        raise ChannelError(f'{label}: field "releasable_to" names {len(value)} parties, '
+                           f"more than the limit of {MAX_RELEASE_LIST}")
+    seen: set[str] = set()
+    for i, pid in enumerate(value):
+        if not isinstance(pid, str) or not PARTY_ID.fullmatch(pid):
+            raise ChannelError(f'{label}: field "releasable_to[{i}]": {_describe(pid)} is not a party id')
+        if pid in seen:
+            raise ChannelError(f'{label}: field "releasable_to[{i}]": "{pid}" is listed twice')
+        seen.add(pid)
+    return tuple(value)
+
+
+def _signature(value: Any, label: str) -> bytes:
+    text = _str(value, label, "signature")
+    try:
+        raw = base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        raw = b""
+    # Refuse non-canonical base64 too (stray bits in the padding), so that a
+    # stored envelope has exactly one textual signature.
+    if len(raw) != 64 or base64.b64encode(raw).decode("ascii") != text:
+        raise ChannelError(f'{label}: field "signature" must be 64 bytes in standard base64')
+    return raw

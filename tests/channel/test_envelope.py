@@ -1,0 +1,175 @@
+"""Envelopes: canonical encoding, signatures that break on any change, strict parsing."""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from dataclasses import replace
+from datetime import datetime, timezone
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from borderwatch.channel.canonical import canonical_json, format_number
+from borderwatch.channel.envelope import Envelope, verify_canonical
+from borderwatch.errors import ChannelError
+
+WHEN = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
+
+
+@pytest.fixture(scope="module")
+def breach(ids, deployment):
+    return ids["iq-mod"].seal(
+        "breach", {"sector": 7, "lat": 34.395, "lon": 40.985, "note": "3 on foot, heading W — é"},
+        releasable_to=["sy-gov", "sdf", "tr", "us"], caveat="REL TO IQ, SY, SDF, TR, US",
+        id=uuid.UUID("3f2a9c1e-0d4b-4e8a-9a51-7c2d8e6f1b20"), created=WHEN,
+        parties=deployment.party_ids)
+
+
+def test_canonical_encoding_is_sorted_compact_utf8(breach):
+    text = breach.canonical().decode("utf-8")
+    assert text.startswith('{"body":{"lat":34.395,"lon":40.985,"note":"3 on foot, heading W — é"')
+    assert '"created":"2024-05-01T12:30:15.123456Z"' in text
+    assert "signature" not in text
+    # For this body (no floats needing ECMAScript layout, no astral keys) JCS is
+    # exactly Python's sorted, compact, non-ASCII-escaping JSON.
+    assert text == json.dumps(breach.signed_fields(), sort_keys=True, separators=(",", ":"),
+                              ensure_ascii=False)
+    assert json.loads(text) == breach.signed_fields()
+
+
+def test_numbers_follow_ecmascript():
+    # Expected values are what JSON.stringify prints (RFC 8785 appendix B).
+    cases = {0.0: "0", -0.0: "0", 1.0: "1", 0.1: "0.1", 1e21: "1e+21", 1e20: "100000000000000000000",
+             1.5e-7: "1.5e-7", 0.000001: "0.000001", 123456789.125: "123456789.125",
+             -2.5e-300: "-2.5e-300", 5e-324: "5e-324", 1.7976931348623157e308: "1.7976931348623157e+308"}
+    for x, expected in cases.items():
+        assert format_number(x) == expected
+    assert canonical_json({"b": [1, 2.0, "x"], "a": None, "\U0001f600": 1, "\ue000": 2}) == \
+        '{"a":null,"b":[1,2,"x"],"\U0001f600":1,"\ue000":2}'.encode()
+
+
+def test_round_trip_and_verify(breach, deployment):
+    breach.verify(deployment.public_key("iq-mod"))
+    again = Envelope.from_json(breach.to_json(), parties=deployment.party_ids)
+    assert again == breach
+    again.verify(deployment.public_key("iq-mod"))
+    assert Envelope.from_json(breach.to_dict()) == breach
+
+
+def test_another_partys_key_does_not_verify(breach, deployment):
+    with pytest.raises(ChannelError, match='signature does not verify with the key of "iq-mod"'):
+        breach.verify(deployment.public_key("tr"))
+
+
+def test_forged_sender_is_rejected(breach, deployment, ids):
+    # Turkey signs an envelope but claims Iraq sent it.
+    forged = ids["tr"].seal("breach", {"x": 1}, releasable_to=["tr"], parties=deployment.party_ids)
+    forged = replace(forged, sender="iq-mod")
+    with pytest.raises(ChannelError, match="forged, or altered"):
+        forged.verify(deployment.public_key("iq-mod"))
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_flipping_any_byte_of_the_encoding_breaks_the_signature(breach, deployment, data):
+    canonical = breach.canonical()
+    i = data.draw(st.integers(0, len(canonical) - 1), label="byte")
+    bit = data.draw(st.integers(1, 255), label="xor")
+    tampered = bytearray(canonical)
+    tampered[i] ^= bit
+    assert verify_canonical(deployment.public_key("iq-mod"), canonical, breach.signature)
+    assert not verify_canonical(deployment.public_key("iq-mod"), bytes(tampered), breach.signature)
+
+
+_CHANGES = {
+    "id": st.uuids().map(lambda u: u),
+    "sender": st.sampled_from(["sy-gov", "sdf", "tr", "us"]),
+    "kind": st.sampled_from(["sighting", "track", "request", "acknowledgement", "text"]),
+    "body": st.one_of(st.dictionaries(st.text(max_size=5), st.integers(-10, 10), max_size=3),
+                      st.text(min_size=1, max_size=20)),
+    "created": st.datetimes(timezones=st.just(timezone.utc)),
+    "caveat": st.text(st.characters(min_codepoint=32, max_codepoint=0x7e), max_size=20),
+    "releasable_to": st.lists(st.sampled_from(["iq-mod", "sy-gov", "sdf", "tr", "us"]),
+                              unique=True, max_size=5).map(tuple),
+    "signature": st.binary(min_size=64, max_size=64),
+}
+
+
+@settings(max_examples=150, deadline=None)
+@given(data=st.data())
+def test_changing_any_field_breaks_the_signature(breach, deployment, data):
+    name = data.draw(st.sampled_from(sorted(_CHANGES)), label="field")
+    value = data.draw(_CHANGES[name].filter(lambda v: v != getattr(breach, name)), label="value")
+    changed = replace(breach, **{name: value})
+    with pytest.raises(ChannelError, match="signature does not verify"):
+        changed.verify(deployment.public_key("iq-mod"))
+
+
+def _wire(breach, **changes):
+    d = breach.to_dict()
+    for k, v in changes.items():
+        if v is ...:
+            del d[k]
+        else:
+            d[k] = v
+    return json.dumps(d)
+
+
+@pytest.mark.parametrize("changes, message", [
+    ({"colour": "red"}, "unknown field 'colour'"),
+    ({"sender": ...}, 'field "sender" is missing'),
+    ({"v": 2}, 'field "v" must be 1'),
+    ({"id": "not-a-uuid"}, 'field "id".*not a UUID'),
+    ({"id": "3F2A9C1E-0D4B-4E8A-9A51-7C2D8E6F1B20"}, 'field "id".*canonical form'),
+    ({"sender": 7}, 'field "sender" must be a string, got the number 7'),
+    ({"sender": "nato"}, 'field "sender": unknown party "nato"'),
+    ({"kind": "gossip"}, 'field "kind": unknown kind'),
+    ({"created": "2024-05-01T12:30:15Z"}, 'field "created".*YYYY-MM-DDTHH:MM:SS.ffffffZ'),
+    ({"created": "2024-02-30T12:30:15.000000Z"}, "not a real date"),
+    ({"releasable_to": "tr"}, 'field "releasable_to" must be an array'),
+    ({"releasable_to": ["tr", "tr"]}, r'releasable_to\[1\]": "tr" is listed twice'),
+    ({"releasable_to": ["us", "nato"]}, r'releasable_to\[1\]": unknown party "nato"'),
+    ({"body": 5}, 'field "body" must be a JSON object or a CoT XML string'),
+    ({"body": {"x": 2**60}}, r"body.x: integer .* outside"),
+    ({"body": {"x": "a" * 300_000}}, "more than the limit"),
+    ({"caveat": "x" * 201}, 'field "caveat": at most 200'),
+    ({"signature": "AAAA"}, 'field "signature" must be 64 bytes'),
+])
+def test_untrusted_json_is_refused_naming_the_field(breach, deployment, changes, message):
+    with pytest.raises(ChannelError, match=message) as info:
+        Envelope.from_json(_wire(breach, **changes), parties=deployment.party_ids)
+    if "id" not in changes:
+        assert str(info.value).startswith(f"envelope {breach.id}: ")
+
+
+@pytest.mark.parametrize("text, message", [
+    ("[]", "must be a JSON object"),
+    ("{", "not valid JSON"),
+    ('{"a": 1, "a": 2}', 'duplicate key "a"'),
+    ('{"a": NaN}', "NaN is not JSON"),
+    ("[" * 100_000 + "]" * 100_000, "more than the limit|nested"),
+    ("[" * 50 + "]" * 50, "nested deeper"),
+    (b"\xff\xfe", "not UTF-8"),
+])
+def test_malformed_json_is_refused(text, message):
+    with pytest.raises(ChannelError, match=message):
+        Envelope.from_json(text)
+
+
+def test_signature_must_be_canonical_base64(breach):
+    sig = base64.b64encode(breach.signature).decode()
+    bad = sig[:-3] + ("B" if sig[-3] == "A" else "A") + "=="  # stray bits before the padding
+    if base64.b64decode(bad) == breach.signature:
+        with pytest.raises(ChannelError, match="standard base64"):
+            Envelope.from_json(_wire(breach, signature=bad))
+
+
+def test_cot_xml_body(ids, deployment):
+    cot = '<event version="2.0" uid="bw-1" type="a-h-G" how="m-g"><point lat="34.4" lon="40.9"/></event>'
+    env = ids["us"].seal("sighting", cot, releasable_to=["iq-mod"], parties=deployment.party_ids)
+    back = Envelope.from_json(env.to_json(), parties=deployment.party_ids)
+    assert back.body == cot
+    back.verify(deployment.public_key("us"))
