@@ -19,7 +19,7 @@ import binascii
 import re
 import uuid
 from collections.abc import Collection, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Union
 
@@ -68,7 +68,7 @@ class Envelope:
     created: datetime
     caveat: str
     releasable_to: tuple[str, ...]
-    signature: bytes = b""
+    signature: bytes = field(default=b"", repr=False)
 
     # -- encodings -------------------------------------------------------
 

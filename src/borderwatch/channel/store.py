@@ -1,0 +1,551 @@
+"""The durable store: envelopes, who may see them, cursors and acknowledgements.
+
+`Store(url, deployment)` opens (and on first use creates) the tables in a
+SQLite file or a PostgreSQL database. Publishing checks each envelope (form,
+parties, the sender's signature), decides its recipients with the
+deployment's policy, links it into the audit chain, and commits; a batch
+(`publish_many`) is one transaction, so it is stored whole or not at all.
+Publishing is idempotent: an id already stored with the same content is
+stored once and answered with the first receipt; the same id with other
+content is refused, since ids are never reused.
+
+Reading is always on behalf of a party, and every read (`fetch`, `get`,
+`search`, `count`, `acknowledgements`) goes through that party's recipient
+rows, so nothing unreleased can be seen, listed, searched or counted — not
+even through an error message, which reads the same for "no such envelope"
+and "not released to you". Parties see their own positions (1, 2, 3 … in
+their stream), never the global sequence.
+
+Resuming exactly once: a client reads ``fetch(party)`` (from its cursor),
+handles the messages, then ``advance(party, last_position)``. After a
+disconnect, ``fetch(party)`` starts right after the last position it
+advanced to — nothing skipped (positions are dense and handed out in commit
+order), nothing repeated.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import json
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, insert, select, update
+from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+
+from ..errors import ChannelError
+from .canonical import canonical_json
+from .deployment import Deployment
+from .envelope import Envelope, check_envelope, format_time, parse_time
+from .schema import (GENESIS, WRITE, acks, chain_head, cursors, envelopes, make_engine, meta,
+                     metadata, recipients)
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 10_000
+_IN_CHUNK = 500  # ids per IN (...) list; far below every backend's parameter limit
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the sender learns when its envelope is stored (or was already)."""
+
+    id: uuid.UUID
+    position: int                 # the envelope's position in the sender's own stream
+    recipients: tuple[str, ...]   # who receives it (release list ∩ rules, plus the sender)
+    withheld: tuple[str, ...]     # released by the sender but refused by the rules
+    stored: datetime
+    duplicate: bool = False       # already stored by an earlier publish
+
+
+@dataclass(frozen=True, slots=True)
+class Delivery:
+    """An envelope as one party receives it."""
+
+    position: int
+    envelope: Envelope
+    stored: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Acknowledgement:
+    envelope_id: uuid.UUID
+    party: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class ChainHead:
+    """The last record of the audit chain: its seq and hash (GENESIS when empty)."""
+
+    seq: int
+    hash: str
+
+
+@dataclass(frozen=True, slots=True)
+class Prepared:
+    """An envelope checked and ready to commit (see `Store.prepare`)."""
+
+    envelope: Envelope
+    recipients: tuple[str, ...]
+    withheld: tuple[str, ...]
+    row: dict[str, Any] = field(repr=False)
+    signed: bytes = field(repr=False)  # canonical bytes, to compare re-sent envelopes
+
+
+@dataclass(frozen=True, slots=True)
+class RawRecord:
+    """A stored row exactly as the database holds it, for the audit."""
+
+    seq: int
+    row: dict[str, Any]
+    recipients: dict[str, int]
+
+
+def record_bytes(row: dict[str, Any], recipients: dict[str, int]) -> bytes:
+    """What a record's hash covers: the signed envelope, its signature, seq, stored time and
+    recipients with their positions — everything the store decides or keeps."""
+    return canonical_json({
+        "seq": row["seq"], "stored": row["stored"], "recipients": recipients,
+        "envelope": {"id": row["id"], "sender": row["sender"], "kind": row["kind"],
+                     "created": row["created"], "caveat": row["caveat"],
+                     "releasable_to": json.loads(row["releasable_to"]),
+                     "body": json.loads(row["body"]), "signature": row["signature"]},
+    }, where=f"record {row['seq']}")
+
+
+def chain_hash(prev_hash: str, record: bytes) -> str:
+    """SHA-256(prev_hash bytes || record bytes), hex."""
+    return hashlib.sha256(bytes.fromhex(prev_hash) + record).hexdigest()
+
+
+def envelope_from_row(row: Any) -> Envelope:
+    """Rebuild an envelope from its stored columns (no validation beyond parsing)."""
+    try:
+        return Envelope(
+            id=uuid.UUID(row.id), sender=row.sender, kind=row.kind,
+            body=json.loads(row.body), created=parse_time(row.created),
+            caveat=row.caveat, releasable_to=tuple(json.loads(row.releasable_to)),
+            signature=base64.b64decode(row.signature, validate=True))
+    except (ValueError, TypeError, ChannelError) as exc:
+        raise ChannelError(f"store: record {row.seq} is damaged ({exc}); run the audit") from None
+
+
+class Store:
+    """A channel store for one deployment. Thread-safe; use one per process."""
+
+    def __init__(self, url: str | Path, deployment: Deployment, *, create: bool = True) -> None:
+        self.deployment = deployment
+        self.policy = deployment.policy
+        self._keys = {p.id: p.public_key for p in deployment.parties}
+        self.engine = make_engine(url)
+        self.url = self.engine.url.render_as_string(hide_password=True)
+        try:
+            self._init_schema(create)
+        except SQLAlchemyError as exc:
+            self.engine.dispose()
+            raise ChannelError(f"{self.url}: cannot open the channel store ({_reason(exc)})") from None
+        except BaseException:
+            self.engine.dispose()
+            raise
+
+    def _init_schema(self, create: bool) -> None:
+        if create:
+            for attempt in range(3):
+                try:
+                    # Under the write lock (SQLite: BEGIN IMMEDIATE), so that two
+                    # processes opening a new store at once do not deadlock.
+                    with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                        metadata.create_all(conn)
+                    break
+                except SQLAlchemyError:
+                    # PostgreSQL: another process created the tables first; look again.
+                    if attempt == 2:
+                        raise
+        for attempt in range(3):
+            try:
+                with self.engine.connect().execution_options(**WRITE) as conn, conn.begin():
+                    stored = conn.execute(select(meta.c.value)
+                                          .where(meta.c.key == "deployment")).scalar()
+                    if stored is None:
+                        conn.execute(insert(meta).values(key="deployment", value=self.deployment.id))
+                        conn.execute(insert(chain_head).values(id=1, seq=0, hash=GENESIS))
+                        stored = self.deployment.id
+                break
+            except IntegrityError:
+                # Another process initialised the store meanwhile; read what it wrote.
+                if attempt == 2:
+                    raise
+        if stored != self.deployment.id:
+            raise ChannelError(f"{self.url}: this store belongs to deployment {stored}, "
+                               f"not {self.deployment.id} ({self.deployment.path})")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- transactions ------------------------------------------------------
+
+    def _write(self) -> "_Txn":
+        return _Txn(self, write=True)
+
+    def _read(self) -> "_Txn":
+        return _Txn(self, write=False)
+
+    def reading(self) -> "_Txn":
+        """A read-only transaction over the raw tables (operator tools such as the audit)."""
+        return _Txn(self, write=False)
+
+    # -- publishing --------------------------------------------------------
+
+    def prepare(self, envelope: Envelope) -> Prepared:
+        """Check an envelope (form, parties, signature) and work out its recipients.
+
+        Raises `ChannelError` naming the envelope and the reason. Pure CPU,
+        no database: callers may run it in their own threads.
+        """
+        if not isinstance(envelope, Envelope):
+            raise ChannelError(f"publish: expected an Envelope, got {type(envelope).__name__}")
+        check_envelope(envelope, self._keys)
+        envelope.verify(self._keys[envelope.sender])
+        signed = envelope.canonical()
+        row = {"id": str(envelope.id), "sender": envelope.sender, "kind": envelope.kind,
+               "created": format_time(envelope.created), "caveat": envelope.caveat,
+               "releasable_to": canonical_json(list(envelope.releasable_to)).decode(),
+               "body": canonical_json(envelope.body if isinstance(envelope.body, str)
+                                      else dict(envelope.body)).decode(),
+               "signature": base64.b64encode(envelope.signature).decode("ascii")}
+        return Prepared(envelope, self.policy.recipients(envelope), self.policy.withheld(envelope),
+                        row, signed)
+
+    def publish(self, envelope: Envelope) -> Receipt:
+        """Store one envelope durably; returns after the commit."""
+        return self.publish_many([envelope])[0]
+
+    def publish_many(self, batch: Iterable[Envelope]) -> list[Receipt]:
+        """Store a batch in one transaction: all of it, or (on any error) none of it."""
+        return self.commit([self.prepare(e) for e in batch])
+
+    def commit(self, prepared: Sequence[Prepared]) -> list[Receipt]:
+        """Store prepared envelopes in one transaction; receipts in the same order."""
+        if not prepared:
+            return []
+        first: dict[str, Prepared] = {}
+        for p in prepared:
+            seen = first.setdefault(p.row["id"], p)
+            if seen.signed != p.signed:
+                raise ChannelError(f"envelope {p.envelope.id}: sent twice in one batch with "
+                                   "different content")
+        with self._write() as conn:
+            head = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
+                                .where(chain_head.c.id == 1).with_for_update()).one()
+            existing = self._existing(conn, list(first))
+            now = format_time(datetime.now(timezone.utc))
+            seq, prev = head.seq, head.hash
+            positions: dict[str, int] = {}
+            env_rows: list[dict[str, Any]] = []
+            rcpt_rows: list[dict[str, Any]] = []
+            done: dict[str, Receipt] = {}
+            for id_, p in first.items():
+                if id_ in existing:
+                    done[id_] = self._duplicate(p, existing[id_])
+                    continue
+                seq += 1
+                placed: dict[str, int] = {}
+                for party in p.recipients:
+                    if party not in positions:
+                        positions[party] = conn.execute(
+                            select(func.coalesce(func.max(recipients.c.position), 0))
+                            .where(recipients.c.party == party)).scalar_one()
+                    positions[party] += 1
+                    placed[party] = positions[party]
+                    rcpt_rows.append({"seq": seq, "party": party, "position": placed[party]})
+                row = dict(p.row, seq=seq, stored=now)
+                row["prev_hash"] = prev
+                row["hash"] = prev = chain_hash(prev, record_bytes(row, placed))
+                env_rows.append(row)
+                done[id_] = Receipt(p.envelope.id, placed[p.envelope.sender], p.recipients,
+                                    p.withheld, parse_time(now))
+            if env_rows:
+                conn.execute(insert(envelopes), env_rows)
+                conn.execute(insert(recipients), rcpt_rows)
+                conn.execute(update(chain_head).where(chain_head.c.id == 1)
+                             .values(seq=seq, hash=prev))
+        return [done[p.row["id"]] for p in prepared]
+
+    def _existing(self, conn: Connection, ids: list[str]) -> dict[str, Any]:
+        found: dict[str, Any] = {}
+        for i in range(0, len(ids), _IN_CHUNK):
+            rows = conn.execute(
+                select(envelopes, recipients.c.position)
+                .join(recipients, and_(recipients.c.seq == envelopes.c.seq,
+                                       recipients.c.party == envelopes.c.sender))
+                .where(envelopes.c.id.in_(ids[i:i + _IN_CHUNK])))
+            found.update({r.id: r for r in rows})
+        if len(found) < len(ids):
+            # An id stored but somehow without its sender's row (damage): still a conflict.
+            rest = [i for i in ids if i not in found]
+            for i in range(0, len(rest), _IN_CHUNK):
+                for r in conn.execute(select(envelopes).where(envelopes.c.id.in_(rest[i:i + _IN_CHUNK]))):
+                    raise ChannelError(f"envelope {r.id}: stored without its sender's row; "
+                                       "run the audit")
+        return found
+
+    def _duplicate(self, p: Prepared, stored: Any) -> Receipt:
+        if envelope_from_row(stored).canonical() != p.signed:
+            raise ChannelError(f"envelope {p.envelope.id}: an envelope with this id is already "
+                               "stored with different content; ids are never reused")
+        return Receipt(p.envelope.id, stored.position, p.recipients, p.withheld,
+                       parse_time(stored.stored), duplicate=True)
+
+    # -- reading, always as a party ---------------------------------------
+
+    def fetch(self, party: str, after: int | None = None, limit: int = DEFAULT_LIMIT) -> list[Delivery]:
+        """Envelopes released to `party`, in order, after position `after` (its cursor if None)."""
+        self._party(party)
+        if after is None:
+            after = self.cursor(party)
+        return self.search(party, after=after, limit=limit)
+
+    def search(self, party: str, *, kind: str | None = None, sender: str | None = None,
+               since: datetime | None = None, until: datetime | None = None,
+               after: int = 0, limit: int = DEFAULT_LIMIT) -> list[Delivery]:
+        """Envelopes released to `party` that match every filter given, in `party`'s order.
+
+        `since`/`until` bound the sender's ``created`` time (inclusive, exclusive).
+        """
+        self._party(party)
+        limit = _limit(limit)
+        query = (select(recipients.c.position, envelopes)
+                 .join(envelopes, envelopes.c.seq == recipients.c.seq)
+                 .where(recipients.c.party == party, recipients.c.position > _position(after))
+                 .order_by(recipients.c.position).limit(limit))
+        query = _filters(query, kind, sender, since, until)
+        with self._read() as conn:
+            rows = conn.execute(query).all()
+        return [Delivery(r.position, envelope_from_row(r), parse_time(r.stored)) for r in rows]
+
+    def get(self, party: str, envelope_id: uuid.UUID | str) -> Delivery:
+        """One envelope by id, if it is released to `party`."""
+        self._party(party)
+        id_ = _envelope_id(envelope_id)
+        with self._read() as conn:
+            row = conn.execute(
+                select(recipients.c.position, envelopes)
+                .join(envelopes, envelopes.c.seq == recipients.c.seq)
+                .where(envelopes.c.id == id_, recipients.c.party == party)).first()
+        if row is None:
+            raise _not_found(id_, party)
+        return Delivery(row.position, envelope_from_row(row), parse_time(row.stored))
+
+    def count(self, party: str, *, after: int = 0, kind: str | None = None,
+              sender: str | None = None) -> int:
+        """How many envelopes released to `party` (after position `after`, of `kind`, from `sender`)."""
+        self._party(party)
+        query = (select(func.count()).select_from(recipients)
+                 .where(recipients.c.party == party, recipients.c.position > _position(after)))
+        if kind is not None or sender is not None:
+            query = query.join(envelopes, envelopes.c.seq == recipients.c.seq)
+            query = _filters(query, kind, sender, None, None)
+        with self._read() as conn:
+            return int(conn.execute(query).scalar_one())
+
+    # -- cursors -----------------------------------------------------------
+
+    def cursor(self, party: str) -> int:
+        """The last position `party` has confirmed (0 before its first)."""
+        self._party(party)
+        with self._read() as conn:
+            value = conn.execute(select(cursors.c.last_position)
+                                 .where(cursors.c.party == party)).scalar()
+        return int(value or 0)
+
+    def advance(self, party: str, position: int) -> None:
+        """Record that `party` has handled everything up to `position` in its stream.
+
+        Cursors only move forward, and not past the last envelope released to
+        the party.
+        """
+        self._party(party)
+        position = _position(position)
+        with self._write() as conn:
+            current = conn.execute(select(cursors.c.last_position)
+                                   .where(cursors.c.party == party)).scalar()
+            if current is not None and position < current:
+                raise ChannelError(f'cursor of "{party}": cannot move back from {current} to {position}')
+            last = conn.execute(select(func.coalesce(func.max(recipients.c.position), 0))
+                                .where(recipients.c.party == party)).scalar_one()
+            if position > last:
+                raise ChannelError(f'cursor of "{party}": position {position} is past the last '
+                                   f"envelope released to it ({last})")
+            if current is None:
+                conn.execute(insert(cursors).values(party=party, last_position=position))
+            elif position != current:
+                conn.execute(update(cursors).where(cursors.c.party == party)
+                             .values(last_position=position))
+
+    # -- acknowledgements --------------------------------------------------
+
+    def acknowledge(self, party: str, envelope_id: uuid.UUID | str,
+                    at: datetime | None = None) -> Acknowledgement:
+        """`party` confirms it has read an envelope released to it. Idempotent: the
+        first acknowledgement's time is kept and returned."""
+        self._party(party)
+        id_ = _envelope_id(envelope_id)
+        when = format_time(at or datetime.now(timezone.utc))
+        with self._write() as conn:
+            released = conn.execute(
+                select(recipients.c.seq).join(envelopes, envelopes.c.seq == recipients.c.seq)
+                .where(envelopes.c.id == id_, recipients.c.party == party)).first()
+            if released is None:
+                raise _not_found(id_, party)
+            first = conn.execute(select(acks.c.at).where(acks.c.envelope_id == id_,
+                                                         acks.c.party == party)).scalar()
+            if first is None:
+                conn.execute(insert(acks).values(envelope_id=id_, party=party, at=when))
+                first = when
+        return Acknowledgement(uuid.UUID(id_), party, parse_time(first))
+
+    def acknowledgements(self, party: str, envelope_id: uuid.UUID | str) -> list[Acknowledgement]:
+        """Who has acknowledged an envelope released to `party`: all of them if `party`
+        sent it, else only `party`'s own."""
+        self._party(party)
+        id_ = _envelope_id(envelope_id)
+        with self._read() as conn:
+            row = conn.execute(
+                select(envelopes.c.sender).join(recipients, envelopes.c.seq == recipients.c.seq)
+                .where(envelopes.c.id == id_, recipients.c.party == party)).first()
+            if row is None:
+                raise _not_found(id_, party)
+            query = select(acks).where(acks.c.envelope_id == id_).order_by(acks.c.at, acks.c.party)
+            if row.sender != party:
+                query = query.where(acks.c.party == party)
+            rows = conn.execute(query).all()
+        return [Acknowledgement(uuid.UUID(r.envelope_id), r.party, parse_time(r.at)) for r in rows]
+
+    # -- operator's view (audit) -------------------------------------------
+
+    def head(self) -> ChainHead:
+        """The chain head as the store records it (publish an anchor from it)."""
+        with self._read() as conn:
+            row = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
+                               .where(chain_head.c.id == 1)).one()
+        return ChainHead(int(row.seq), row.hash)
+
+    def raw_records(self, batch: int = 1000) -> Iterator[RawRecord]:
+        """Every stored record in seq order, as the database holds it (operator only)."""
+        last = None
+        while True:
+            with self._read() as conn:
+                query = select(envelopes).order_by(envelopes.c.seq).limit(batch)
+                if last is not None:
+                    query = query.where(envelopes.c.seq > last)
+                rows = [dict(r._mapping) for r in conn.execute(query)]
+                if not rows:
+                    return
+                lo, hi = rows[0]["seq"], rows[-1]["seq"]
+                rcpt: dict[int, dict[str, int]] = {}
+                for r in conn.execute(select(recipients).where(recipients.c.seq.between(lo, hi))):
+                    rcpt.setdefault(r.seq, {})[r.party] = r.position
+            for row in rows:
+                yield RawRecord(row["seq"], row, rcpt.get(row["seq"], {}))
+            last = hi
+
+    def _party(self, party: str) -> None:
+        if party not in self._keys:
+            raise ChannelError(f'unknown party "{party}" (known: {", ".join(self._keys)})')
+
+
+class _Txn:
+    """A connection with a transaction; database errors become `ChannelError`."""
+
+    def __init__(self, store: Store, write: bool) -> None:
+        self.store = store
+        self.write = write
+
+    def __enter__(self) -> Connection:
+        try:
+            conn = self.store.engine.connect()
+            if self.write:
+                conn = conn.execution_options(**WRITE)
+            self.conn = conn
+            self.txn = conn.begin()
+        except SQLAlchemyError as exc:
+            raise ChannelError(f"{self.store.url}: {_reason(exc)}") from None
+        return conn
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        try:
+            if exc_type is None:
+                self.txn.commit()
+            else:
+                self.txn.rollback()
+        except SQLAlchemyError as err:
+            if exc_type is None:
+                raise ChannelError(f"{self.store.url}: commit failed ({_reason(err)}); "
+                                   "nothing was stored") from None
+        finally:
+            self.conn.close()
+        if isinstance(exc, IntegrityError):
+            raise ChannelError(f"{self.store.url}: refused by the database ({_reason(exc)}); "
+                               "nothing was stored") from None
+        if isinstance(exc, SQLAlchemyError):
+            raise ChannelError(f"{self.store.url}: {_reason(exc)}") from None
+
+
+def _reason(exc: SQLAlchemyError) -> str:
+    orig = getattr(exc, "orig", None)
+    text = str(orig if orig is not None else exc).strip().splitlines()
+    reason = text[0] if text else type(exc).__name__
+    if isinstance(exc, OperationalError) and "locked" in reason:
+        reason += " (another writer held the database too long)"
+    return reason
+
+
+def _filters(query: Any, kind: str | None, sender: str | None, since: datetime | None,
+             until: datetime | None) -> Any:
+    if kind is not None:
+        query = query.where(envelopes.c.kind == kind)
+    if sender is not None:
+        query = query.where(envelopes.c.sender == sender)
+    if since is not None:
+        query = query.where(envelopes.c.created >= format_time(since))
+    if until is not None:
+        query = query.where(envelopes.c.created < format_time(until))
+    return query
+
+
+def _limit(limit: int) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
+        raise ChannelError(f"limit: must be an integer from 1 to {MAX_LIMIT}, got {limit!r}")
+    return limit
+
+
+def _position(position: int) -> int:
+    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
+        raise ChannelError(f"position: must be a whole number ≥ 0, got {position!r}")
+    return position
+
+
+def _envelope_id(value: uuid.UUID | str) -> str:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    try:
+        return str(uuid.UUID(str(value)))
+    except ValueError:
+        raise ChannelError(f"envelope id {str(value)[:40]!r} is not a UUID") from None
+
+
+def _not_found(id_: str, party: str) -> ChannelError:
+    # The same words whether the envelope does not exist or exists but is not
+    # released to `party`: the error must not reveal which.
+    return ChannelError(f'envelope {id_}: no such envelope for "{party}"')
