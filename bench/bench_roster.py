@@ -22,6 +22,25 @@ relay and daily-pattern bounds). A second row does the same on 4 of the
 orbits with a smaller fleet (peer limit 30 s), a size the naive model can
 solve. The whole file takes about 3 minutes.
 
+Measured (2-core machine shared with other jobs, load average 2-3; the
+planner's CP-SAT calls get their time from the wall clock left, so a loaded
+machine gives them less): 12 orbits, ours 23 aircraft in 9.4 s (22 in 9.5 s
+in a run on a quieter machine: 5 ISR on O1/O11/O12, 7 UAV on O5-O8, 6 + 4
+helicopters), naive none (UNKNOWN in 120 s), bound 20 (relay bound 18);
+4 orbits, ours 7 in 5.5 s, naive 7 (feasible, verified) in 30 s, bound 7.
+
+The open gap on 12 orbits (issue target: fleet <= bound + 1 in < 10 s). A
+relaxation that drops timing but keeps whole sorties per tail (HiGHS MILP,
+per tail: station minutes <= b x sorties, station + a x sorties <= 24 h)
+still admits 20 aircraft, so a bound of 21 needs a timing argument. Every
+21-aircraft mix found by hand shares one orbit between two types with the groups
+involved at 96-99 % of their capacity; e.g. 1 ISR on O8 (three sorties,
+three 140-min gaps, each needing two helicopter sorties of at most 108 min)
+plus 4 east helicopters on O8-O10 leaves 4 min of helicopter time spare at
+whole-minute transit times. A time-indexed price-and-branch (5-min grid,
+3456 cover rows, exact-minute pricing DP) was tried: its master LP is
+highly degenerate and each re-solve takes 0.1-1 s, too slow for 10 s.
+
 Run: ``python bench/bench_roster.py``; `run()` returns the rows for `bench/run.py`.
 """
 
