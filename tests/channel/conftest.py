@@ -128,7 +128,7 @@ def store_url(request, tmp_path):
     _pg_admin(server, f"DROP DATABASE {name} WITH (FORCE)")
 
 
-def raw_sql(url: str, *statements: str | tuple[str, tuple]) -> None:
+def _raw_sql(url: str, *statements: str | tuple[str, tuple]) -> None:
     """Tamper with a store behind its back: plain SQL on its database, one transaction."""
     if "://" not in url:
         conn = sqlite3.connect(url)
@@ -143,6 +143,15 @@ def raw_sql(url: str, *statements: str | tuple[str, tuple]) -> None:
     import psycopg
 
     with psycopg.connect(url.replace("postgresql+psycopg://", "postgresql://")) as conn:
+        # Like a raw sqlite3 connection (foreign keys off): an insider with superuser
+        # rights can switch the foreign-key triggers off too.
+        conn.execute("SET session_replication_role = replica")
         for st in statements:
             sql, params = (st, ()) if isinstance(st, str) else st
             conn.execute(sql.replace("?", "%s"), params)
+
+
+@pytest.fixture
+def raw_sql():
+    """`raw_sql(url, *statements)`: tamper with a store's database behind its back."""
+    return _raw_sql

@@ -155,8 +155,10 @@ def _check_head(store: Store, last: ChainHead) -> list[Problem]:
     if head == last:
         return []
     if head.seq > last.seq:
+        gone = (f"record {head.seq} was" if head.seq == last.seq + 1 else
+                f"records {last.seq + 1}–{head.seq} were")
         return [Problem(None, None, f"the chain ends at record {last.seq} but the store's head "
-                        f"records {head.seq}: records {last.seq + 1}–{head.seq} were removed")]
+                        f"records {head.seq}: {gone} removed")]
     return [Problem(None, None, f"the store's head records {head.seq} ({head.hash[:16]}…) but the "
                     f"chain ends at record {last.seq} ({last.hash[:16]}…): records were added "
                     "or altered outside the store")]
