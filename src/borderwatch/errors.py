@@ -45,3 +45,7 @@ class TrackError(BorderwatchError):
 
 class ChannelError(BorderwatchError):
     """A channel deployment, envelope, key or store is unusable or refused."""
+
+
+class SimError(BorderwatchError):
+    """Simulation options or inputs are unusable (negative hours, zero runs, a plan for another scenario)."""
