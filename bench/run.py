@@ -10,6 +10,7 @@ and the ratio peer / ours (above 1: we are faster).
 - tower siting: greedy + swap vs the HiGHS MILP, with the heuristic's coverage ratio (bench_siting)
 - patrol game: ORIGAMI vs the ERASER MILP and the multiple-LPs method on HiGHS (bench_game)
 - air roster: relay construction vs a naive time-slot CP-SAT model (bench_roster)
+- tracking: our columnar tracker vs Stone Soup's MultiTargetTracker, time and GOSPA (bench_track)
 """
 
 from __future__ import annotations
@@ -73,6 +74,7 @@ def main() -> None:
         ("game", rows_of("bench_game")),
         ("roster", rows_of("bench_roster")),
         ("plan", rows_of("bench_plan")),
+        ("tracking", rows_of("bench_track")),
     ]
     only = set(sys.argv[1:])
     print(f"{'benchmark':72s} {'borderwatch':>12s}  {'peer':>34s} {'time':>10s} {'peer/ours':>9s}  note")
