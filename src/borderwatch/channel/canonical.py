@@ -35,7 +35,8 @@ MAX_DEPTH = 32  # nesting of arrays/objects; a CoT detail tree is far shallower
 # Python's own string escaper already matches JCS (short escapes for \b\t\n\f\r,
 # lower-case \u00xx for other controls, nothing else escaped when
 # ensure_ascii=False), so strings go through it.
-_escape = json.encoder.py_encode_basestring  # type: ignore[attr-defined]
+escape_string = json.encoder.encode_basestring  # type: ignore[attr-defined]  (C-accelerated)
+_escape = escape_string
 
 
 def canonical_json(value: Any, *, where: str = "value") -> bytes:
@@ -76,7 +77,10 @@ def _encode(value: Any, out: list[str], where: str, depth: int) -> None:
             if not isinstance(key, str):
                 raise ChannelError(f"{where}: object key {key!r} is not a string")
         out.append("{")
-        for i, key in enumerate(sorted(value, key=_utf16_key)):
+        # Code-point order equals UTF-16 order unless a key has characters
+        # beyond U+FFFF; ASCII keys (nearly all) take the fast path.
+        keys = sorted(value) if all(k.isascii() for k in value) else sorted(value, key=_utf16_key)
+        for i, key in enumerate(keys):
             if i:
                 out.append(",")
             _check_text(key, f"{where}.{key}")

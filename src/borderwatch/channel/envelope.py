@@ -27,7 +27,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import ChannelError
-from .canonical import canonical_json, decode_json
+from .canonical import canonical_json, decode_json, escape_string
 
 KINDS: tuple[str, ...] = ("sighting", "track", "breach", "request", "acknowledgement", "text")
 """The kinds of message the channel carries; releasability rules are per kind."""
@@ -87,7 +87,12 @@ class Envelope:
 
     def canonical(self) -> bytes:
         """The bytes that are signed: RFC 8785 JSON of `signed_fields`."""
-        return canonical_json(self.signed_fields(), where=f"envelope {self.id}")
+        where = f"envelope {self.id}"
+        body = canonical_json(self.body if isinstance(self.body, str) else dict(self.body),
+                              where=f"{where}: body")
+        return signed_bytes(str(self.id), self.sender, self.kind, format_time(self.created),
+                            self.caveat, canonical_json(list(self.releasable_to), where=where).decode(),
+                            body.decode("utf-8"))
 
     def to_dict(self) -> dict[str, Any]:
         """The wire form as a dict: the signed fields plus ``signature`` in base64."""
@@ -176,6 +181,21 @@ def make_envelope(key: Ed25519PrivateKey, sender: str, kind: str, body: Body, *,
                     signature=key.sign(SIGNATURE_CONTEXT + canonical))
 
 
+def signed_bytes(id: str, sender: str, kind: str, created: str, caveat: str,
+                 releasable_to: str, body: str) -> bytes:
+    """`Envelope.canonical` from the fields' text, with `releasable_to` and `body` already
+    canonical JSON: the object's keys are fixed, so it is assembled in sorted order
+    rather than re-encoded (the store's hot path)."""
+    e = escape_string
+    text = ('{"body":' + body + ',"caveat":' + e(caveat) + ',"created":' + e(created)
+            + ',"id":' + e(id) + ',"kind":' + e(kind) + ',"releasable_to":' + releasable_to
+            + ',"sender":' + e(sender) + f',"v":{FORMAT_VERSION}}}')
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise ChannelError(f"envelope {id}: contains a lone UTF-16 surrogate, not valid Unicode") from None
+
+
 def verify_canonical(public_key: Ed25519PublicKey, canonical: bytes, signature: bytes) -> bool:
     """True when `signature` is valid for exactly these canonical bytes."""
     try:
@@ -186,8 +206,11 @@ def verify_canonical(public_key: Ed25519PublicKey, canonical: bytes, signature: 
 
 
 def check_envelope(env: Envelope, parties: Collection[str] | None = None, *,
-                   signed: bool = True) -> None:
-    """Validate the fields of an envelope built in Python (types, forms, sizes, parties)."""
+                   signed: bool = True) -> str:
+    """Validate the fields of an envelope built in Python (types, forms, sizes, parties).
+
+    Returns the body's canonical JSON text, which callers may reuse.
+    """
     label = f"envelope {env.id}"
     if not isinstance(env.id, uuid.UUID):
         raise ChannelError(f'envelope: field "id" must be a UUID, got {_describe(env.id)}')
@@ -212,7 +235,8 @@ def check_envelope(env: Envelope, parties: Collection[str] | None = None, *,
     if not isinstance(body, (str, Mapping)):
         raise ChannelError(f'{label}: field "body" must be a JSON object or a CoT XML string, '
                            f"got {_describe(body)}")
-    size = len(canonical_json(body if isinstance(body, str) else dict(body), where=f"{label}: body"))
+    body_bytes = canonical_json(body if isinstance(body, str) else dict(body), where=f"{label}: body")
+    size = len(body_bytes)
     if size > MAX_BODY_BYTES:
         raise ChannelError(f'{label}: field "body" is {size} bytes encoded, more than the limit '
                            f"of {MAX_BODY_BYTES}")
@@ -229,6 +253,7 @@ def check_envelope(env: Envelope, parties: Collection[str] | None = None, *,
             if pid not in known:
                 raise ChannelError(f'{label}: field "releasable_to[{i}]": unknown party "{pid}" '
                                    f"(known: {', '.join(sorted(known))})")
+    return body_bytes.decode("utf-8")
 
 
 def format_time(t: datetime) -> str:

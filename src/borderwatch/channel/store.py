@@ -39,9 +39,10 @@ from sqlalchemy import Connection, and_, func, insert, select, update
 from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
 
 from ..errors import ChannelError
-from .canonical import canonical_json
+from .canonical import canonical_json, escape_string
 from .deployment import Deployment
-from .envelope import Envelope, check_envelope, format_time, parse_time
+from .envelope import (Envelope, check_envelope, format_time, parse_time, signed_bytes,
+                       verify_canonical)
 from .schema import (GENESIS, WRITE, acks, chain_head, cursors, envelopes, make_engine, meta,
                      metadata, recipients)
 
@@ -107,15 +108,26 @@ class RawRecord:
 
 
 def record_bytes(row: dict[str, Any], recipients: dict[str, int]) -> bytes:
-    """What a record's hash covers: the signed envelope, its signature, seq, stored time and
-    recipients with their positions — everything the store decides or keeps."""
-    return canonical_json({
-        "seq": row["seq"], "stored": row["stored"], "recipients": recipients,
-        "envelope": {"id": row["id"], "sender": row["sender"], "kind": row["kind"],
-                     "created": row["created"], "caveat": row["caveat"],
-                     "releasable_to": json.loads(row["releasable_to"]),
-                     "body": json.loads(row["body"]), "signature": row["signature"]},
-    }, where=f"record {row['seq']}")
+    """What a record's hash covers: the signed envelope with its signature, its seq, the
+    stored time and the recipients with their positions — everything the store decides
+    or keeps — as the canonical JSON object::
+
+        {"envelope":{"body":…,"caveat":…,"created":…,"id":…,"kind":…,"releasable_to":…,
+                     "sender":…,"signature":…},"recipients":{party:position,…},"seq":…,"stored":…}
+
+    ``body`` and ``releasable_to`` go in exactly as stored (the store writes them in
+    canonical form), so this is assembled from the row's text without re-encoding,
+    and any edit of those columns, even a cosmetic one, changes the hash.
+    """
+    e = escape_string
+    envelope = ('{"body":' + row["body"] + ',"caveat":' + e(row["caveat"])
+                + ',"created":' + e(row["created"]) + ',"id":' + e(row["id"])
+                + ',"kind":' + e(row["kind"]) + ',"releasable_to":' + row["releasable_to"]
+                + ',"sender":' + e(row["sender"]) + ',"signature":' + e(row["signature"]) + "}")
+    return ('{"envelope":' + envelope + ',"recipients":'
+            + canonical_json(recipients, where=f"record {row['seq']}").decode("utf-8")
+            + ',"seq":' + str(int(row["seq"])) + ',"stored":' + e(row["stored"]) + "}"
+            ).encode("utf-8", "surrogatepass")
 
 
 def chain_hash(prev_hash: str, record: bytes) -> str:
@@ -215,15 +227,15 @@ class Store:
         """
         if not isinstance(envelope, Envelope):
             raise ChannelError(f"publish: expected an Envelope, got {type(envelope).__name__}")
-        check_envelope(envelope, self._keys)
-        envelope.verify(self._keys[envelope.sender])
-        signed = envelope.canonical()
+        body = check_envelope(envelope, self._keys)
         row = {"id": str(envelope.id), "sender": envelope.sender, "kind": envelope.kind,
                "created": format_time(envelope.created), "caveat": envelope.caveat,
                "releasable_to": canonical_json(list(envelope.releasable_to)).decode(),
-               "body": canonical_json(envelope.body if isinstance(envelope.body, str)
-                                      else dict(envelope.body)).decode(),
-               "signature": base64.b64encode(envelope.signature).decode("ascii")}
+               "body": body, "signature": base64.b64encode(envelope.signature).decode("ascii")}
+        signed = signed_bytes(row["id"], row["sender"], row["kind"], row["created"],
+                              row["caveat"], row["releasable_to"], body)
+        if not verify_canonical(self._keys[envelope.sender], signed, envelope.signature):
+            envelope.verify(self._keys[envelope.sender])  # raises, naming the envelope
         return Prepared(envelope, self.policy.recipients(envelope), self.policy.withheld(envelope),
                         row, signed)
 
@@ -249,7 +261,8 @@ class Store:
             head = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
                                 .where(chain_head.c.id == 1).with_for_update()).one()
             existing = self._existing(conn, list(first))
-            now = format_time(datetime.now(timezone.utc))
+            now_dt = datetime.now(timezone.utc)
+            now = format_time(now_dt)
             seq, prev = head.seq, head.hash
             positions: dict[str, int] = {}
             env_rows: list[dict[str, Any]] = []
@@ -274,7 +287,7 @@ class Store:
                 row["hash"] = prev = chain_hash(prev, record_bytes(row, placed))
                 env_rows.append(row)
                 done[id_] = Receipt(p.envelope.id, placed[p.envelope.sender], p.recipients,
-                                    p.withheld, parse_time(now))
+                                    p.withheld, now_dt)
             if env_rows:
                 conn.execute(insert(envelopes), env_rows)
                 conn.execute(insert(recipients), rcpt_rows)
