@@ -31,6 +31,37 @@ def _arr(name: str, value, n: int | None = None) -> np.ndarray:
     return a
 
 
+def range_bearing_to_xy(sx, sy, range_m, bearing_rad, sigma_range_m, sigma_bearing_rad
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Positions and covariances of range/bearing reports from sensors at (sx, sy).
+
+    Every argument may be an array (one value per report) or a scalar; bearing
+    is clockwise from grid north. Returns x, y (n,) and cov (n, 2, 2) with
+    cov = J·diag(σr², σb²)·Jᵀ, J the Jacobian of (x, y) in (r, b).
+    """
+    r = np.asarray(range_m, float)
+    b = np.asarray(bearing_rad, float)
+    r, b = np.broadcast_arrays(np.atleast_1d(r), np.atleast_1d(b))
+    n = len(r)
+    sr = np.broadcast_to(np.asarray(sigma_range_m, float), (n,))
+    sbr = np.broadcast_to(np.asarray(sigma_bearing_rad, float), (n,))
+    sb, cb = np.sin(b), np.cos(b)
+    x = np.asarray(sx, float) + r * sb
+    y = np.asarray(sy, float) + r * cb
+    vr, vb = sr * sr, sbr * sbr
+    cov = np.empty((n, 2, 2))
+    # J = [[sin b, r cos b], [cos b, -r sin b]]
+    cov[:, 0, 0] = sb * sb * vr + (r * cb) ** 2 * vb
+    cov[:, 1, 1] = cb * cb * vr + (r * sb) ** 2 * vb
+    cov[:, 0, 1] = cov[:, 1, 0] = sb * cb * vr - r * r * sb * cb * vb
+    # Close to the sensor the bearing term vanishes and the matrix is nearly
+    # singular; a floor of a millionth of the range variance keeps it definite.
+    floor = vr * 1e-6
+    cov[:, 0, 0] += floor
+    cov[:, 1, 1] += floor
+    return x, y, cov
+
+
 @dataclass(frozen=True, slots=True)
 class RangeBearingSensor:
     """A sensor at a fixed point (a tower) measuring range and bearing.
@@ -57,23 +88,7 @@ class RangeBearingSensor:
         b = _arr("bearing_rad", bearing_rad, n)
         if np.any(r < 0):
             raise TrackError(f"range_m[{int(np.flatnonzero(r < 0)[0])}] is negative")
-        sb, cb = np.sin(b), np.cos(b)
-        x = self.x + r * sb
-        y = self.y + r * cb
-        # Jacobian of (x, y) with respect to (r, b).
-        j = np.empty((n, 2, 2))
-        j[:, 0, 0], j[:, 0, 1] = sb, r * cb
-        j[:, 1, 0], j[:, 1, 1] = cb, -r * sb
-        var = np.array([self.sigma_range_m ** 2, self.sigma_bearing_rad ** 2])
-        cov = np.einsum("nij,j,nkj->nik", j, var, j)
-        cov = 0.5 * (cov + cov.transpose(0, 2, 1))
-        # At r = 0 the bearing term vanishes; keep the covariance definite.
-        floor = self.sigma_range_m ** 2
-        cov[:, 0, 0] = np.maximum(cov[:, 0, 0], floor * 1e-6)
-        cov[:, 1, 1] = np.maximum(cov[:, 1, 1], floor * 1e-6)
-        small = r * self.sigma_bearing_rad < 1e-6 * self.sigma_range_m
-        if small.any():
-            cov[small] = np.eye(2) * floor
+        x, y, cov = range_bearing_to_xy(self.x, self.y, r, b, self.sigma_range_m, self.sigma_bearing_rad)
         return Detections(t, x, y, cov, self.sensor, category)
 
 
