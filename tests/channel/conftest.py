@@ -11,6 +11,7 @@ the psycopg driver the PostgreSQL cases are skipped, saying which is missing.
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import pwd
 import shutil
@@ -59,9 +60,7 @@ def _free_port() -> int:
 @pytest.fixture(scope="session")
 def pg_server():
     """A PostgreSQL server URL (admin database), or a skip saying why there is none."""
-    try:
-        import psycopg  # noqa: F401
-    except ImportError:
+    if importlib.util.find_spec("psycopg") is None:
         pytest.skip("PostgreSQL tests need the psycopg driver (pip install 'psycopg[binary]')")
     given = os.environ.get("BORDERWATCH_TEST_PG")
     if given:

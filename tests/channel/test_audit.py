@@ -154,3 +154,20 @@ def test_a_fake_acknowledgement_is_found(filled, raw_sql):
                   "'2024-01-01T00:00:00.000000Z')", (sighting,)))
     report = verify(store)
     assert f'acknowledgement of envelope {sighting} by "tr"' in report.first_bad.reason
+
+
+def test_record_bytes_are_the_canonical_json_of_the_record(filled):
+    """The hash input is assembled from stored text for speed; it must equal RFC 8785
+    JSON of the record as the audit chain's definition states."""
+    from borderwatch.channel.canonical import canonical_json
+
+    store, _ = filled
+    for rec in store.raw_records():
+        row = rec.row
+        as_json = {"seq": row["seq"], "stored": row["stored"], "recipients": rec.recipients,
+                   "envelope": {k: row[k] for k in ("id", "sender", "kind", "created", "caveat",
+                                                    "signature")}
+                   | {"releasable_to": json.loads(row["releasable_to"]),
+                      "body": json.loads(row["body"])}}
+        assert record_bytes(row, rec.recipients) == canonical_json(as_json)
+        assert chain_hash(row["prev_hash"], record_bytes(row, rec.recipients)) == row["hash"]

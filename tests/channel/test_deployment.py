@@ -102,12 +102,31 @@ def test_certificates_chain_to_the_deployment_ca(deployment):
         deployment.client_cert_path("tr").read_bytes())) == "tr"
 
 
-def test_python_ssl_accepts_the_certificates_for_mutual_tls(deployment):
-    server = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=deployment.ca_cert_path)
-    server.load_cert_chain(deployment.server_cert_path, deployment.server_key_path)
-    server.verify_mode = ssl.CERT_REQUIRED
-    client = ssl.create_default_context(cafile=deployment.ca_cert_path)
-    client.load_cert_chain(deployment.client_cert_path("tr"), deployment.client_key_path("tr"))
+def test_mutual_tls_handshake_names_the_party(deployment):
+    """A real TLS handshake over a socket pair: the client checks the server is
+    localhost under the deployment CA; the server learns the party from the client cert."""
+    import socket
+    import threading
+
+    server_ctx = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH, cafile=deployment.ca_cert_path)
+    server_ctx.load_cert_chain(deployment.server_cert_path, deployment.server_key_path)
+    server_ctx.verify_mode = ssl.CERT_REQUIRED
+    client_ctx = ssl.create_default_context(cafile=deployment.ca_cert_path)
+    client_ctx.load_cert_chain(deployment.client_cert_path("tr"), deployment.client_key_path("tr"))
+    a, b = socket.socketpair()
+    seen = {}
+
+    def serve():
+        with server_ctx.wrap_socket(a, server_side=True) as s:
+            seen["peer"] = dict(x[0] for x in s.getpeercert()["subject"])["commonName"]
+            s.sendall(b"ok")
+
+    t = threading.Thread(target=serve)
+    t.start()
+    with client_ctx.wrap_socket(b, server_hostname="localhost") as c:
+        assert c.recv(2) == b"ok"
+    t.join(10)
+    assert seen["peer"] == "tr"
 
 
 @pytest.mark.parametrize("edit, message", [

@@ -12,9 +12,9 @@ Canonicalization Scheme, RFC 8785 (JCS):
 - numbers: ECMAScript ``Number.prototype.toString`` (shortest round-trip
   digits, ``1e+21`` / ``1.5e-7`` past the same thresholds), which is what
   ``JSON.stringify`` prints in every browser and what a Go/Rust JCS library
-  prints too. Integers outside ±(2**53 - 1) are refused (RFC 7493, I-JSON),
-  since they would silently lose digits in such a verifier; NaN and
-  infinities are not JSON and are refused.
+  prints too. Integers outside ±(2**53 - 1) whose text would change as a
+  double are refused (RFC 7493, I-JSON), since they would silently lose digits in
+  such a verifier; NaN and infinities are not JSON and are refused.
 
 `decode_json` is the matching strict reader for untrusted input: duplicate
 keys, NaN/Infinity, over-deep nesting and over-long input are refused.
@@ -67,9 +67,15 @@ def _encode(value: Any, out: list[str], where: str, depth: int) -> None:
         _check_text(value, where)
         out.append(_escape(value))
     elif isinstance(value, int):
-        if not -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
-            raise ChannelError(f"{where}: integer {value} is outside ±(2**53-1); send it as a string")
-        out.append(str(int(value)))
+        if -MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER:
+            out.append(str(int(value)))
+        elif _double_text(value) == str(value):
+            # A large float such as 2.0**60 prints without a fraction and reads
+            # back as an int; as a double (what JCS numbers are) it prints the same.
+            out.append(str(value))
+        else:
+            raise ChannelError(f"{where}: integer {value} is outside ±(2**53-1) and would change "
+                               "as a double; send it as a string")
     elif isinstance(value, float):
         out.append(format_number(value, where))
     elif isinstance(value, dict):
@@ -97,6 +103,13 @@ def _encode(value: Any, out: list[str], where: str, depth: int) -> None:
         out.append("]")
     else:
         raise ChannelError(f"{where}: {type(value).__name__} is not a JSON value")
+
+
+def _double_text(value: int) -> str | None:
+    try:
+        return format_number(float(value))
+    except OverflowError:
+        return None
 
 
 def _utf16_key(key: str) -> bytes:

@@ -259,7 +259,9 @@ def check_envelope(env: Envelope, parties: Collection[str] | None = None, *,
 def format_time(t: datetime) -> str:
     """UTC time as ``YYYY-MM-DDTHH:MM:SS.ffffffZ`` (always six fractional digits)."""
     t = t.astimezone(timezone.utc)
-    return t.strftime("%Y-%m-%dT%H:%M:%S.%f") + "Z"
+    # Not strftime: its %Y does not zero-pad years before 1000 on every platform.
+    return (f"{t.year:04d}-{t.month:02d}-{t.day:02d}T{t.hour:02d}:{t.minute:02d}:"
+            f"{t.second:02d}.{t.microsecond:06d}Z")
 
 
 def parse_time(text: str, where: str = "time") -> datetime:
@@ -267,7 +269,8 @@ def parse_time(text: str, where: str = "time") -> datetime:
     if not _CREATED.fullmatch(text):
         raise ChannelError(f"{where}: {text!r} is not UTC time as YYYY-MM-DDTHH:MM:SS.ffffffZ")
     try:
-        return datetime.strptime(text[:-1], "%Y-%m-%dT%H:%M:%S.%f").replace(tzinfo=timezone.utc)
+        return datetime(int(text[0:4]), int(text[5:7]), int(text[8:10]), int(text[11:13]),
+                        int(text[14:16]), int(text[17:19]), int(text[20:26]), tzinfo=timezone.utc)
     except ValueError:
         raise ChannelError(f"{where}: {text!r} is not a real date and time") from None
 
