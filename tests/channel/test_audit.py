@@ -171,3 +171,30 @@ def test_record_bytes_are_the_canonical_json_of_the_record(filled):
                       "body": json.loads(row["body"])}}
         assert record_bytes(row, rec.recipients) == canonical_json(as_json)
         assert chain_hash(row["prev_hash"], record_bytes(row, rec.recipients)) == row["hash"]
+
+
+def test_a_leak_hidden_by_rewriting_the_whole_chain_is_still_found(filled, ids, raw_sql):
+    """An insider gives Turkey a message the US released to Iraq only, then recomputes
+    every hash from there on and the head, so the chain is consistent again. The
+    sender's signed release list still gives the leak away."""
+    store, url = filled
+    secret = ids["us"].seal("text", {"meet": "grid 38S"}, releasable_to=["iq-mod"])
+    store.publish(secret)
+    store.publish(ids["iq-mod"].seal("breach", {"after": 1}, releasable_to=EVERYONE))
+    statements = [f"INSERT INTO recipients (seq, party, position) VALUES (11, 'tr', "
+                  f"{store.count('tr') + 1})"]
+    prev = record(store, 10).row["hash"]
+    for seq in (11, 12):
+        rec = record(store, seq)
+        rcpt = dict(rec.recipients, tr=store.count("tr") + 1) if seq == 11 else rec.recipients
+        row = dict(rec.row, prev_hash=prev)
+        prev = row["hash"] = chain_hash(prev, record_bytes(row, rcpt))
+        statements.append((f"UPDATE envelopes SET prev_hash = ?, hash = ? WHERE seq = {seq}",
+                           (row["prev_hash"], row["hash"])))
+    statements.append(("UPDATE chain_head SET hash = ?", (prev,)))
+    raw_sql(url, *statements)
+    assert [d.envelope.id for d in store.search("tr", sender="us", kind="text")] == [secret.id]
+    report = verify(store)
+    assert report.first_bad.seq == 11
+    assert report.first_bad.reason == ("delivered to tr, to whom the sender did not release it "
+                                       "(recipients altered)")

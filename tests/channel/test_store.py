@@ -256,3 +256,30 @@ def test_bad_urls(deployment, tmp_path):
     with pytest.raises(ChannelError, match="cannot open the channel store") as info:
         Store("postgresql+psycopg://u:secret@127.0.0.1:1/db", deployment)
     assert "secret" not in str(info.value)
+
+
+def test_racing_acknowledgements_and_cursor_moves(store_url, deployment, ids):
+    """Many connections acknowledge the same alert and move the same cursor at once."""
+    with Store(store_url, deployment) as s:
+        alert = ids["iq-mod"].seal("breach", {"sector": 1}, releasable_to=EVERYONE)
+        s.publish(alert)
+    errors = []
+    start = threading.Barrier(6)
+
+    def work():
+        try:
+            with Store(store_url, deployment) as s:
+                start.wait()
+                s.acknowledge("tr", alert.id)
+                s.advance("tr", 1)
+        except Exception as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+    with Store(store_url, deployment) as s:
+        assert len(s.acknowledgements("iq-mod", alert.id)) == 1 and s.cursor("tr") == 1

@@ -7,12 +7,13 @@ Entry points: `create_deployment(scenario, out_dir)` / `load_deployment(path)`,
 
 from __future__ import annotations
 
-__all__ = ["AuditReport", "Delivery", "Deployment", "Envelope", "GroupCommitter", "KINDS",
-           "PartyIdentity", "Policy", "Receipt", "Store", "create_deployment", "load_deployment",
-           "make_envelope", "verify"]
+__all__ = ["Acknowledgement", "AuditReport", "ChainHead", "Delivery", "Deployment", "Envelope",
+           "GroupCommitter", "KINDS", "PartyIdentity", "Policy", "Problem", "Receipt", "Store",
+           "create_deployment", "load_deployment", "make_envelope", "verify"]
 
-_HOME = {"AuditReport": "audit", "verify": "audit",
-         "Delivery": "store", "Receipt": "store", "Store": "store",
+_HOME = {"AuditReport": "audit", "Problem": "audit", "verify": "audit",
+         "Acknowledgement": "store", "ChainHead": "store", "Delivery": "store", "Receipt": "store",
+         "Store": "store",
          "GroupCommitter": "group_commit",
          "Deployment": "deployment", "create_deployment": "deployment",
          "load_deployment": "deployment",

@@ -10,7 +10,8 @@ time the store committed it and its recipients with their positions (see
 walks the chain from the start and checks, for each record, that its seq
 follows the last, that it links to its predecessor's hash, that it holds a
 well-formed envelope whose signature verifies with its sender's key, and
-that its own hash matches its contents. The first record that fails names
+that its own hash matches its contents, and that nobody received it whom
+its sender did not release it to. The first record that fails names
 where the store was altered, where records were inserted, or where they
 were removed.
 
@@ -139,6 +140,13 @@ def _check_record(rec: RawRecord, prev_seq: int, prev_hash: str, keys: dict[str,
         return f'signature of "{env.sender}" does not verify: the envelope was altered or forged'
     if set(rec.recipients) - set(keys) or env.sender not in rec.recipients:
         return "recipients are damaged (unknown party, or the sender is missing)"
+    # Whatever the policy was at the time, nobody may receive what its sender did
+    # not release to it; the release list is signed, so even a rewritten chain
+    # cannot hide such a leak.
+    leaked = sorted(set(rec.recipients) - set(env.releasable_to) - {env.sender})
+    if leaked:
+        return (f"delivered to {', '.join(leaked)}, to whom the sender did not release it "
+                "(recipients altered)")
     try:
         expected = chain_hash(prev_hash, record_bytes(row, rec.recipients))
         parse_time(row["stored"])

@@ -147,6 +147,23 @@ def envelope_from_row(row: Any) -> Envelope:
         raise ChannelError(f"store: record {row.seq} is damaged ({exc}); run the audit") from None
 
 
+class _Conflict(ChannelError):
+    """A unique key was taken by a concurrent writer; the operation may be retried."""
+
+
+def _retry_once(fn: Any) -> Any:
+    # Two connections may race to create the same cursor or acknowledgement row
+    # (PostgreSQL does not serialise them as SQLite does); the loser retries and
+    # then sees the winner's row.
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except _Conflict:
+            return fn(*args, **kwargs)
+    wrapper.__doc__, wrapper.__name__ = fn.__doc__, fn.__name__
+    return wrapper
+
+
 class Store:
     """A channel store for one deployment. Thread-safe; use one per process."""
 
@@ -314,7 +331,8 @@ class Store:
         return found
 
     def _duplicate(self, p: Prepared, stored: Any) -> Receipt:
-        if envelope_from_row(stored).canonical() != p.signed:
+        if signed_bytes(stored.id, stored.sender, stored.kind, stored.created, stored.caveat,
+                        stored.releasable_to, stored.body) != p.signed:
             raise ChannelError(f"envelope {p.envelope.id}: an envelope with this id is already "
                                "stored with different content; ids are never reused")
         return Receipt(p.envelope.id, stored.position, p.recipients, p.withheld,
@@ -382,6 +400,7 @@ class Store:
                                  .where(cursors.c.party == party)).scalar()
         return int(value or 0)
 
+    @_retry_once
     def advance(self, party: str, position: int) -> None:
         """Record that `party` has handled everything up to `position` in its stream.
 
@@ -408,6 +427,7 @@ class Store:
 
     # -- acknowledgements --------------------------------------------------
 
+    @_retry_once
     def acknowledge(self, party: str, envelope_id: uuid.UUID | str,
                     at: datetime | None = None) -> Acknowledgement:
         """`party` confirms it has read an envelope released to it. Idempotent: the
@@ -509,8 +529,8 @@ class _Txn:
         finally:
             self.conn.close()
         if isinstance(exc, IntegrityError):
-            raise ChannelError(f"{self.store.url}: refused by the database ({_reason(exc)}); "
-                               "nothing was stored") from None
+            raise _Conflict(f"{self.store.url}: refused by the database ({_reason(exc)}); "
+                            "nothing was stored") from None
         if isinstance(exc, SQLAlchemyError):
             raise ChannelError(f"{self.store.url}: {_reason(exc)}") from None
 
