@@ -90,7 +90,9 @@ def wilson(successes: int, n: int, z: float = Z95) -> Estimate:
     d = 1.0 + z * z / n
     centre = (p + z * z / (2 * n)) / d
     half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
-    return Estimate(p, max(0.0, centre - half), min(1.0, centre + half), n)
+    lo = 0.0 if successes == 0 else max(0.0, centre - half)     # exact at the ends, not 1 - 1e-16
+    hi = 1.0 if successes == n else min(1.0, centre + half)
+    return Estimate(p, lo, hi, n)
 
 
 def t_interval(values: np.ndarray, floor: float | None = None) -> Estimate:
@@ -214,7 +216,7 @@ class SimResult:
         for col in SHARE_COLUMNS:
             metrics[col] = wilson(int((crossed & self.outcomes[col].astype(bool)).sum()), n)
         per_run = self.per_run()
-        metrics["median_alert_delay_s"] = t_interval(per_run["median_alert_delay_s"], floor=0.0)
+        metrics["median_alert_delay_s"] = t_interval(per_run["median_alert_delay_s"])
         metrics["false_breaches_per_day"] = t_interval(per_run["false_breaches_per_day"], floor=0.0)
         return Summary(scenario=self.scenario, plan=self.plan_label, runs=self.runs,
                        hours=self.options.hours, groups=len(crossed), crossed=n,
@@ -317,14 +319,15 @@ def _dask(world: World, seeds: np.ndarray, address: str) -> Iterator[tuple[int, 
 
 def simulate(scenario: Scenario, plan, runs: int = 10, seed: int = 0, options: SimOptions | None = None,
              workers: int | None = None, dask: str | None = None, progress: Progress | None = None,
-             world: World | None = None) -> SimResult:
+             world: World | None = None, label: str | None = None) -> SimResult:
     """Run the plan `runs` times against seeded infiltrators; the same seed gives the same table.
 
     ``workers``: 1 runs in this process, more in that many local processes
     (default ``min(2, os.cpu_count())``). ``dask``: a scheduler address
     (``tcp://host:8786``) to run on a Dask cluster instead. ``progress(done,
     total)`` is called as runs finish. ``world``: an already prepared world
-    for this scenario, plan and options (skips `prepare`).
+    for this scenario, plan and options (skips `prepare`). ``label``: the
+    plan's name in results and tables (the engine's default when None).
     """
     options = SimOptions() if options is None else options
     check_options(scenario, plan, runs, options, workers, dask)
@@ -332,7 +335,8 @@ def simulate(scenario: Scenario, plan, runs: int = 10, seed: int = 0, options: S
     report = progress or (lambda done, total: None)
     t0 = time.perf_counter()
     if world is None:
-        world = prepare(scenario, plan, options)
+        world = prepare(scenario, plan, options) if label is None else \
+            prepare(scenario, plan, options, label=label)
     prepare_s = time.perf_counter() - t0
     if dask is not None:
         backend, results = f"dask {dask}", _dask(world, seeds, dask)
@@ -365,7 +369,7 @@ def _assemble(scenario: Scenario, world: World, options: SimOptions, seed: int, 
     for i, o in enumerate(outcomes):
         if int(o.seed) != int(seeds[i]):
             raise SimError(f"run {i}: the engine reports seed {o.seed}, not the {int(seeds[i])} it was given")
-    return SimResult(scenario=scenario.name, plan_label=str(getattr(world, "plan_label", "plan")),
+    return SimResult(scenario=scenario.name, plan_label=str(world.plan_label),
                      source_names=tuple(world.source_names), options=options, seed=int(seed), seeds=seeds,
                      outcomes=columns, run_stats=run_stats, backend=backend, wall_s=wall,
                      prepare_s=prepare_s)
