@@ -12,7 +12,7 @@ import sys
 
 import typer
 
-from borderwatch.cli import plan_cmd, scenario_cmd, terrain_cmd
+from borderwatch.cli import plan_cmd, scenario_cmd, simulate_cmd, terrain_cmd
 from borderwatch.errors import BorderwatchError
 
 app = typer.Typer(
@@ -25,6 +25,7 @@ app = typer.Typer(
 app.add_typer(scenario_cmd.app, name="scenario")
 app.add_typer(terrain_cmd.app, name="terrain")
 app.add_typer(plan_cmd.app, name="plan")
+app.command("simulate")(simulate_cmd.simulate)
 
 
 def run() -> None:
