@@ -162,7 +162,7 @@ def run_once(world: World, seed: int) -> RunOutcome:
     interdicted = np.zeros(n, bool)
     done = np.zeros(n, bool)
     stats = {"breaches": 0, "false_breaches": 0, "duplicate_alerts": 0, "detections": 0, "clutter": 0,
-             "confirmed_tracks": 0, "person_steps": 0.0, "scans": 0}
+             "confirmed_tracks": 0, "person_steps": 0.0, "scans": 0, "report_trials": 0}
     step = opt.step_s
     horizon = (opt.hours + opt.tail_h) * 3600.0
     look_every = max(1, int(round(opt.look_s / step)))
@@ -208,11 +208,11 @@ def run_once(world: World, seed: int) -> RunOutcome:
         if len(active):
             pos = _position(active, s, l1, start, cross_pt, h1, h2)
             if tower_look and n_t:
-                batches += _towers_look(world, rng, t, active, pos, acquired, visf, cat, night)
+                batches += _towers_look(world, rng, t, active, pos, acquired, visf, cat, night, stats)
             if tower_look and n_o:
-                batches += _air_look(world, rng, t, active, pos, acquired, visf, cat, night)
+                batches += _air_look(world, rng, t, active, pos, acquired, visf, cat, night, stats)
             if patrol_look:
-                batches += _patrols_look(world, rng, t, day, phase, active, pos, acquired, visf, cat, night)
+                batches += _patrols_look(world, rng, t, day, phase, active, pos, acquired, visf, cat, night, stats)
             for b, groups in batches:
                 first_det[groups] = np.minimum(first_det[groups], t)
         if tower_look:
@@ -252,13 +252,14 @@ def _position(idx, s, l1, start, cross_pt, h1, h2) -> np.ndarray:
                     cross_pt[idx] + h2[idx] * (sa - l1[idx])[:, None])
 
 
-def _acquire(rng, acquired, g, sensor, rate, look_s):
+def _acquire(rng, acquired, g, sensor, rate, look_s, stats):
     """Pairs (g, sensor) in view: acquire with probability 1 - exp(-rate·look), report with P_TRACK."""
     was = acquired[g, sensor]
     new = ~was & (rng.random(len(g)) < 1.0 - np.exp(-rate * look_s))
     now = was | new
     acquired[g, sensor] = now
     report = now & (rng.random(len(g)) < P_TRACK)
+    stats["report_trials"] += int(now.sum())
     return report
 
 
@@ -270,7 +271,7 @@ def _lose(acquired, active, sensors_block, in_view_pairs_g, in_view_pairs_s):
     acquired[np.ix_(active, sensors_block)] = sub & keep
 
 
-def _towers_look(world: World, rng, t, active, pos, acquired, visf, cat, night):
+def _towers_look(world: World, rng, t, active, pos, acquired, visf, cat, night, stats):
     opt = world.options
     k_t = world.n_towers
     dx = pos[:, None, 0] - world.tower_xy[None, :, 0]
@@ -292,7 +293,7 @@ def _towers_look(world: World, rng, t, active, pos, acquired, visf, cat, night):
     rr = r[gi, ki]
     rate = world.tower_rate * np.maximum(0.0, 1 - (rr / world.tower_range_m) ** 2) * visf[g] \
         * (opt.tower_night_factor if night else 1.0)
-    rep = _acquire(rng, acquired, g, ki, rate, opt.look_s)
+    rep = _acquire(rng, acquired, g, ki, rate, opt.look_s, stats)
     if not rep.any():
         return []
     g, ki, rr = g[rep], ki[rep], rr[rep]
@@ -305,7 +306,7 @@ def _towers_look(world: World, rng, t, active, pos, acquired, visf, cat, night):
     return [(Detections(t, x, y, cov, ki, cat[g]), g)]
 
 
-def _air_look(world: World, rng, t, active, pos, acquired, visf, cat, night):
+def _air_look(world: World, rng, t, active, pos, acquired, visf, cat, night, stats):
     opt = world.options
     n_t, n_o = world.n_towers, world.n_orbits
     on = world.orbit_on
@@ -324,7 +325,7 @@ def _air_look(world: World, rng, t, active, pos, acquired, visf, cat, night):
         return []
     g = active[gi]
     rate = np.full(len(g), world.air_rate) * visf[g] * (opt.air_night_factor if night else 1.0)
-    rep = _acquire(rng, acquired, g, n_t + oi, rate, opt.look_s)
+    rep = _acquire(rng, acquired, g, n_t + oi, rate, opt.look_s, stats)
     if not rep.any():
         return []
     g, oi = g[rep], oi[rep]
@@ -332,7 +333,7 @@ def _air_look(world: World, rng, t, active, pos, acquired, visf, cat, night):
     return [(Detections.position(t, p[:, 0], p[:, 1], opt.air_sigma_m, n_t + oi, cat[g]), g)]
 
 
-def _patrols_look(world: World, rng, t, day, phase, active, pos, acquired, visf, cat, night):
+def _patrols_look(world: World, rng, t, day, phase, active, pos, acquired, visf, cat, night, stats):
     opt = world.options
     base = world.n_towers + world.n_orbits
     units, ppos = _patrol_positions(world, day, t, phase)
@@ -347,7 +348,7 @@ def _patrols_look(world: World, rng, t, day, phase, active, pos, acquired, visf,
         return []
     g = active[gi]
     rate = np.full(len(g), world.patrol_rate) * visf[g] * (opt.patrol_night_factor if night else 1.0)
-    rep = _acquire(rng, acquired, g, base + ui, rate, opt.patrol_look_s)
+    rep = _acquire(rng, acquired, g, base + ui, rate, opt.patrol_look_s, stats)
     if not rep.any():
         return []
     g, ui = g[rep], ui[rep]

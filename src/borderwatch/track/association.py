@@ -98,6 +98,13 @@ class GNNAssociator:
             e = np.empty(0, np.int64)
             return e, e
         t, d, cost = hyp.track, hyp.det, hyp.cost
+        # Small problems (a few towers' reports in one look) skip the graph machinery,
+        # whose fixed cost would dominate: no shared track or detection means every
+        # pair is alone; otherwise one small assignment is exact and cheap.
+        if len(np.unique(t)) == len(t) and len(np.unique(d)) == len(d):
+            return t.copy(), d.copy()
+        if len(t) <= 64:
+            return self._solve(t, d, cost)
         graph = coo_matrix((np.ones(len(t), np.int8), (t, n_tracks + d)),
                            shape=(n_tracks + n_dets, n_tracks + n_dets))
         _, label = connected_components(graph, directed=False)
