@@ -65,8 +65,8 @@ def _scale_rows(scenario, plan) -> list[dict]:
     two, per_two = timed(workers=2)
     rows.append({"name": f"{label}: 2 local processes", "ours_s": two, "peer": "1 worker (in-process)",
                  "peer_s": one, "note": f"{SCALE_RUNS / two:.3f} runs/s vs {SCALE_RUNS / one:.3f} runs/s; "
-                                        f"a run takes {per_two:.2f} s in a worker vs {per_one:.2f} s alone "
-                                        "(contention); process start-up included"})
+                                        f"a run takes {per_two:.2f} s in a worker, {per_one:.2f} s "
+                                        "in-process; process start-up included"})
     t0 = time.perf_counter()
     with LocalCluster(n_workers=2, processes=True, threads_per_worker=1, dashboard_address=None) as c:
         start = time.perf_counter() - t0

@@ -29,6 +29,7 @@ import math
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor, as_completed
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Callable, Iterator
@@ -267,12 +268,33 @@ def _run_in_worker(i: int, seed: int) -> tuple[int, RunOutcome]:
     return i, run_once(_WORKER_WORLD, seed)
 
 
+_ONE_THREAD = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@contextmanager
+def _one_blas_thread_per_child() -> Iterator[None]:
+    """Children started inside read these when NumPy loads: one BLAS thread each (as Dask's
+    nanny does), else W workers on W cores run W x cores threads and each run takes twice as long."""
+    saved = {k: os.environ.get(k) for k in _ONE_THREAD}
+    for k in _ONE_THREAD:
+        os.environ.setdefault(k, "1")
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def _local_processes(world: World, seeds: np.ndarray, workers: int) -> Iterator[tuple[int, RunOutcome]]:
-    # spawn, not fork: the parent may hold threads (Rich's refresh, Numba, Dask)
+    # spawn, not fork: the parent may hold threads (Rich's refresh, Dask)
     # whose locks a forked child would inherit held.
     with ProcessPoolExecutor(max_workers=min(workers, len(seeds)), mp_context=get_context("spawn"),
                              initializer=_init_worker, initargs=(world,)) as pool:
-        futures = [pool.submit(_run_in_worker, i, int(s)) for i, s in enumerate(seeds)]
+        with _one_blas_thread_per_child():      # a spawn pool starts its processes at the first submit
+            futures = [pool.submit(_run_in_worker, i, int(s)) for i, s in enumerate(seeds)]
         try:
             for f in as_completed(futures):
                 yield f.result()
