@@ -26,6 +26,7 @@ demo: $(STAMP_RUN)
 	$(BIN)/borderwatch scenario map iraq-syria -o $(OUT)/iraq-syria-map.png
 	$(BIN)/borderwatch plan towers iraq-syria -o $(OUT)/towers
 	$(BIN)/borderwatch plan iraq-syria -o $(OUT)/plan
+	$(BIN)/borderwatch simulate iraq-syria --plan $(OUT)/plan --runs 4 --hours 24 -o $(OUT)/sim
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 -q

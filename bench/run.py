@@ -11,6 +11,7 @@ and the ratio peer / ours (above 1: we are faster).
 - patrol game: ORIGAMI vs the ERASER MILP and the multiple-LPs method on HiGHS (bench_game)
 - air roster: relay construction vs a naive time-slot CP-SAT model (bench_roster)
 - tracking: our columnar tracker vs Stone Soup's MultiTargetTracker, time and GOSPA (bench_track)
+- simulation: a 24-hour iraq-syria run vs the 60 s target, runs/s on local workers and Dask (bench_sim)
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def main() -> None:
         ("roster", rows_of("bench_roster")),
         ("plan", rows_of("bench_plan")),
         ("tracking", rows_of("bench_track")),
+        ("simulation", rows_of("bench_sim")),
     ]
     only = set(sys.argv[1:])
     print(f"{'benchmark':72s} {'borderwatch':>12s}  {'peer':>34s} {'time':>10s} {'peer/ours':>9s}  note")
