@@ -1,7 +1,8 @@
 """Simulation: how fast one simulated day runs, and how Monte Carlo scales out.
 
 - One 24-hour run of the full `iraq-syria` scenario at 1 s steps (tracker and
-  breach detector included), one core, against the issue's target of 60 s.
+  breach detector included), one core, against the issue's target of 60 s:
+  with the default 5 % of the 13,000 trying that day, and with all 13,000.
   The note gives simulated person-seconds per wall second (people on the
   move × seconds simulated / wall time) and the size of the run.
 - Runs per second for a shorter window (SCALE_HOURS) of the same scenario:
@@ -29,8 +30,8 @@ SCALE_HOURS = 2.0
 SCALE_RUNS = 4
 
 
-def _day_row(scenario, plan) -> dict:
-    opts = SimOptions(hours=24.0, step_s=1.0)
+def _day_row(scenario, plan, share: float = SimOptions.share) -> dict:
+    opts = SimOptions(hours=24.0, step_s=1.0, share=share)
     t0 = time.perf_counter()
     world = prepare(scenario, plan, opts)
     prep = time.perf_counter() - t0
@@ -39,7 +40,8 @@ def _day_row(scenario, plan) -> dict:
     wall = time.perf_counter() - t0
     people = int(out.groups["size"].sum())
     person_s = out.stats["person_steps"] * opts.step_s
-    return {"name": f"{SCENARIO}, one 24-h run, 1 s steps, tracker included (1 core)", "ours_s": wall,
+    return {"name": f"{SCENARIO}, one 24-h run, {share:.0%} of 13,000 try, 1 s steps, tracker incl. (1 core)",
+            "ours_s": wall,
             "peer": f"target < {DAY_TARGET_S:g} s", "peer_s": DAY_TARGET_S,
             "note": f"{person_s / wall:,.0f} person-s per wall s; {len(out.groups['size']):,} groups, "
                     f"{people:,} people, {int(out.stats['detections']):,} detections, "
@@ -81,7 +83,8 @@ def _scale_rows(scenario, plan) -> list[dict]:
 def run() -> list[dict]:
     scenario = load_scenario(SCENARIO)
     plan = make_plan(scenario)
-    return [_day_row(scenario, plan), *_scale_rows(scenario, plan)]
+    # The default share (5 % try in one day), then all 13,000 in the same day.
+    return [_day_row(scenario, plan), _day_row(scenario, plan, 1.0), *_scale_rows(scenario, plan)]
 
 
 if __name__ == "__main__":
