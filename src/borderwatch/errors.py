@@ -49,3 +49,18 @@ class ChannelError(BorderwatchError):
 
 class SimError(BorderwatchError):
     """Simulation options or inputs are unusable (negative hours, zero runs, a plan for another scenario)."""
+
+
+class CotError(BorderwatchError):
+    """A Cursor-on-Target message (XML or TAK protobuf) is malformed, unsafe or too big.
+
+    ``field`` names what is wrong as ``element@attribute`` (``point@lat``,
+    ``event@stale``, ``detail/contact@callsign``) or a framing part (``xml``,
+    ``frame``, ``stream``); ``reason`` says why. A server counts rejections by
+    ``field`` and keeps the connection.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        self.field = field
+        self.reason = reason
+        super().__init__(f"CoT {field}: {reason}")
