@@ -61,6 +61,7 @@ class Receipt:
     withheld: tuple[str, ...]     # released by the sender but refused by the rules
     stored: datetime
     duplicate: bool = False       # already stored by an earlier publish
+    positions: tuple[tuple[str, int], ...] = ()  # each recipient's position (new envelopes only)
 
 
 @dataclass(frozen=True, slots=True)
@@ -304,7 +305,7 @@ class Store:
                 row["hash"] = prev = chain_hash(prev, record_bytes(row, placed))
                 env_rows.append(row)
                 done[id_] = Receipt(p.envelope.id, placed[p.envelope.sender], p.recipients,
-                                    p.withheld, now_dt)
+                                    p.withheld, now_dt, positions=tuple(placed.items()))
             if env_rows:
                 conn.execute(insert(envelopes), env_rows)
                 conn.execute(insert(recipients), rcpt_rows)
