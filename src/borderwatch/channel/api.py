@@ -329,6 +329,9 @@ def make_app(deployment: Deployment, store: Store, *,
                         request.scope["path"], request.scope.get("query_string", b""))
 
     def parse_envelope(obj: Any, party: str, where: str = "") -> Envelope:
+        if not isinstance(obj, (dict, bytes)):
+            kind = "an array" if isinstance(obj, list) else type(obj).__name__
+            raise _error(400, f"{where}envelope: must be a JSON object, got {kind}")
         try:
             env = Envelope.from_json(obj, parties=deployment.party_ids)
         except ChannelError as exc:
@@ -363,7 +366,11 @@ def make_app(deployment: Deployment, store: Store, *,
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": _ENVELOPE_SCHEMA}}}})
     async def publish(request: Request, party: str = Depends(authenticated)) -> JSONResponse:
-        env = parse_envelope(await read_json(request), party)
+        raw = await request.body()
+        if len(raw) > MAX_ENVELOPE_BYTES:
+            raise _error(413, f"request body of {len(raw)} bytes is more than the limit of "
+                              f"{MAX_ENVELOPE_BYTES}")
+        env = parse_envelope(raw, party)
         future = state.committer.submit(env)
         try:
             receipt = await asyncio.wrap_future(future)
