@@ -15,8 +15,7 @@ from hypothesis import strategies as st
 from borderwatch.channel.cot import (MAX_BYTES, UNKNOWN, CotEvent, CotLink, parse_cot, parse_time,
                                      to_cot_xml)
 from borderwatch.channel.takproto_codec import (Frame, StreamSplitter, decode_mesh, decode_stream,
-                                                encode_mesh, encode_stream, event_to_message,
-                                                message_to_event)
+                                                encode_mesh, encode_stream, event_to_message)
 from borderwatch.errors import BorderwatchError, CotError
 
 with warnings.catch_warnings():
@@ -347,6 +346,25 @@ def test_splitter_returns_exactly_the_messages_for_any_chunking(order, cuts, gap
     for f, (kind, raw) in zip(got, chosen):
         if b"takPong" not in raw:
             assert f.decode().uid in ("A-1", "B-2", "P-3")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.binary(max_size=80) | st.sampled_from([b"<event", b"</event>", b"\xbf", b"\xbf\x05",
+                                                          b'"', b"/>", to_cot_xml(_event())]),
+                max_size=20))
+def test_splitter_on_garbage_yields_only_frames_and_errors(chunks):
+    sp = StreamSplitter(max_message=300)
+    for chunk in chunks:
+        for item in sp.feed(chunk):
+            assert isinstance(item, (Frame, CotError))
+            if isinstance(item, Frame):
+                try:
+                    item.decode()
+                except CotError:
+                    pass
+        assert sp.pending <= 300 + 80 + len(to_cot_xml(_event()))
+    err = sp.close()
+    assert err is None or isinstance(err, CotError)
 
 
 def test_splitter_reads_the_captured_mixed_stream():
