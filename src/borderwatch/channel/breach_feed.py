@@ -35,14 +35,14 @@ class BreachRecord:
     """One published breach: its envelope, receipt and per-party delivery latencies."""
 
     envelope: Envelope
-    receipt: Receipt
     detected_at: datetime
-    stored_s: float                                      # detection → durably stored
+    receipt: Receipt | None = None                       # None until the store has confirmed it
+    stored_s: float | None = None                        # detection → durably stored
     delivered_s: dict[str, float] = field(default_factory=dict)   # party → detection → delivery
 
     @property
     def recipients(self) -> tuple[str, ...]:
-        return self.receipt.recipients
+        return self.receipt.recipients if self.receipt is not None else ()
 
 
 def detected_at(envelope: Envelope) -> datetime:
@@ -81,9 +81,14 @@ class BreachFeed:
             body["scenario"] = scenario
         env = self.identity.seal("breach", body, releasable_to=self.releasable_to,
                                  caveat=self.caveat, parties=self.deployment.party_ids)
-        receipt = self._publish(env)
-        rec = BreachRecord(env, receipt, now, time.perf_counter() - t0)
-        self.records[env.id] = rec
+        # Known before it is sent: a live recipient may receive it before the receipt returns.
+        rec = self.records[env.id] = BreachRecord(env, now)
+        try:
+            rec.receipt = self._publish(env)
+        except BaseException:
+            del self.records[env.id]
+            raise
+        rec.stored_s = time.perf_counter() - t0
         return rec
 
     def publish_all(self, breaches: Iterable[Any], **kw: Any) -> list[BreachRecord]:
