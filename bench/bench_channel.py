@@ -1,0 +1,244 @@
+"""The channel end to end: envelopes signed, stored durably, delivered live to 5 parties.
+
+The server (`borderwatch.channel.api.make_server`, plain HTTP with signed
+tokens) runs in its own process over a SQLite file or a PostgreSQL database;
+this process signs breach envelopes as the owner party, publishes them over
+HTTP, and holds the five parties' live WebSocket subscriptions. Every
+envelope is released to all five, so each one is delivered five times.
+
+- "single": one envelope per POST /envelopes, 64 requests in flight (the
+  server's group committer batches them into shared transactions);
+- "batch": POST /envelopes/batch with 100 envelopes each, 4 in flight.
+
+Throughput is envelopes from the first signature to the last delivery at
+all five subscribers; latency is per (envelope, party), from just before
+signing to the subscriber's receipt of the frame (both clocks are this
+host's). Target (issue 8): ≥ 5,000 envelopes/s end to end on SQLite with
+p99 < 50 ms. The peer column holds the target.
+
+PostgreSQL: a URL in ``BORDERWATCH_BENCH_PG`` (a database the bench may
+fill), else a throwaway cluster as in the tests, else the rows are skipped.
+Run: ``python bench/bench_channel.py``; `run()` returns the rows.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGET_RATE = 5_000.0
+TARGET_P99_S = 0.050
+PARTIES = ("iq-mod", "sy-gov", "sdf", "tr", "us")
+
+_SERVER = """
+import sys
+from borderwatch.channel import Store, load_deployment
+from borderwatch.channel.api import make_server
+dep = load_deployment(sys.argv[1])
+store = Store(sys.argv[2], dep)
+make_server(dep, store, port=int(sys.argv[3]), tls=False, auth=("token",)).run()
+"""
+
+
+def _start_server(dep_path: Path, store: str, port: int) -> subprocess.Popen:
+    import httpx
+
+    proc = subprocess.Popen([sys.executable, "-c", _SERVER, str(dep_path), store, str(port)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
+                return proc
+        except httpx.HTTPError:
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("channel server did not start")
+
+
+async def _scenario(base: str, dep, n: int, mode: str) -> dict:
+    import httpx
+    import websockets
+
+    from borderwatch.channel.api import make_token
+
+    owner = dep.identity(dep.policy.owner)
+    received = {p: {} for p in PARTIES}
+    done = asyncio.Event()
+
+    async def subscriber(party: str, ready: asyncio.Event) -> None:
+        ident = dep.identity(party)
+        path = "/live?after=0"
+        async with websockets.connect(base.replace("http", "ws") + path, max_size=None,
+                                      additional_headers={"Authorization": make_token(ident, "GET", path)}) as ws:
+            ready.set()
+            got = received[party]
+            async for msg in ws:
+                now = time.time()
+                for d in json.loads(msg)["deliveries"]:
+                    got[d["envelope"]["body"]["i"]] = now - d["envelope"]["body"]["t0"]
+                if len(got) >= n and all(len(r) >= n for r in received.values()):
+                    done.set()
+                if len(got) >= n:
+                    return
+
+    readies = [asyncio.Event() for _ in PARTIES]
+    subs = [asyncio.create_task(subscriber(p, r)) for p, r in zip(PARTIES, readies)]
+    await asyncio.gather(*(r.wait() for r in readies))
+
+    class Auth(httpx.Auth):
+        def auth_flow(self, request):
+            request.headers["Authorization"] = make_token(owner, request.method, request.url.path)
+            yield request
+
+    headers = {"content-type": "application/json"}
+    async with httpx.AsyncClient(base_url=base, auth=Auth(), timeout=60,
+                                 limits=httpx.Limits(max_connections=128)) as http:
+        t_start = time.perf_counter()
+
+        def seal(i: int):
+            return owner.seal("breach", {"i": i, "t0": time.time(), "chainage_km": 370.5},
+                              releasable_to=PARTIES)
+
+        if mode == "single":
+            sem = asyncio.Semaphore(64)
+
+            async def one(i: int) -> None:
+                async with sem:
+                    r = await http.post("/envelopes", content=seal(i).to_json(), headers=headers)
+                    r.raise_for_status()
+
+            await asyncio.gather(*(one(i) for i in range(n)))
+        else:
+            sem = asyncio.Semaphore(4)
+            size = 100
+
+            async def batch(k: int) -> None:
+                async with sem:
+                    body = "[" + ",".join(seal(i).to_json().decode() for i in
+                                          range(k, min(n, k + size))) + "]"
+                    r = await http.post("/envelopes/batch", content=body, headers=headers)
+                    r.raise_for_status()
+
+            await asyncio.gather(*(batch(k) for k in range(0, n, size)))
+        t_published = time.perf_counter()
+        await asyncio.wait_for(done.wait(), 120)
+        t_end = time.perf_counter()
+    for s in subs:
+        s.cancel()
+    await asyncio.gather(*subs, return_exceptions=True)
+    lat = np.array([v for r in received.values() for v in r.values()])
+    return {"wall_s": t_end - t_start, "publish_s": t_published - t_start,
+            "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
+            "deliveries": int(lat.size)}
+
+
+def _pg_url() -> tuple[str | None, callable]:
+    given = os.environ.get("BORDERWATCH_BENCH_PG")
+    if given:
+        return given, lambda: None
+    import pwd
+    import socket
+
+    def find(name):
+        for base in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
+            if (base / name).exists():
+                return str(base / name)
+        return shutil.which(name)
+
+    initdb, pg_ctl = find("initdb"), find("pg_ctl")
+    if not initdb or not pg_ctl:
+        return None, lambda: None
+    folder = Path(tempfile.mkdtemp(prefix="bw-bench-pg-"))
+    run_as: list[str] = []
+    if os.geteuid() == 0:
+        u = pwd.getpwnam("postgres")
+        os.chown(folder, u.pw_uid, u.pw_gid)
+        run_as = ["su", "postgres", "-c"]
+
+    def sh(args):
+        subprocess.run(run_as + [" ".join(args)] if run_as else args, check=True,
+                       capture_output=True, timeout=60)
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    data = folder / "data"
+    sh([initdb, "-D", str(data), "-A", "trust", "-U", "postgres"])
+    # fsync stays on: "stored durably" means the same on both backends.
+    sh([pg_ctl, "-D", str(data), "-l", str(folder / "log"), "-w", "-o",
+        f"'-p {port} -k {folder} -c listen_addresses=127.0.0.1'", "start"])
+
+    def stop():
+        sh([pg_ctl, "-D", str(data), "-m", "fast", "-w", "stop"])
+        shutil.rmtree(folder, ignore_errors=True)
+
+    return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", stop
+
+
+def run(n: int = 5_000) -> list[dict]:
+    from borderwatch.channel import create_deployment
+    from borderwatch.channel.api import free_port
+    from borderwatch.scenario import load_scenario
+
+    rows = []
+    tmp = Path(tempfile.mkdtemp(prefix="bw-bench-channel-"))
+    try:
+        dep = create_deployment(load_scenario("iraq-syria"), tmp / "dep")
+        pg, stop_pg = _pg_url()
+        try:
+            backends = [("SQLite", lambda k: str(tmp / f"c{k}.db"))]
+            if pg:
+                backends.append(("PostgreSQL", lambda k: _fresh_pg(pg, k)))
+            k = 0
+            for name, store_for in backends:
+                for mode in ("single", "batch"):
+                    k += 1
+                    port = free_port()
+                    proc = _start_server(dep.path, store_for(k), port)
+                    try:
+                        r = asyncio.run(_scenario(f"http://127.0.0.1:{port}", dep, n, mode))
+                    finally:
+                        proc.terminate()
+                        proc.wait(10)
+                    rate = n / r["wall_s"]
+                    what = ("1 envelope per POST, 64 in flight" if mode == "single"
+                            else "POST /envelopes/batch of 100, 4 in flight")
+                    rows.append({
+                        "name": f"channel {name}: {n:,} envelopes × 5 live parties ({what})",
+                        "ours_s": r["wall_s"] / n, "peer": "target 5,000/s, p99 < 50 ms",
+                        "peer_s": 1 / TARGET_RATE,
+                        "note": (f"{rate:,.0f} envelopes/s end to end ({r['deliveries']:,} "
+                                 f"deliveries), publish-to-delivery p50 {r['p50'] * 1000:.1f} ms, "
+                                 f"p99 {r['p99'] * 1000:.1f} ms; all published in "
+                                 f"{r['publish_s']:.2f} s")})
+        finally:
+            stop_pg()
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return rows
+
+
+def _fresh_pg(server: str, k: int) -> str:
+    from sqlalchemy import create_engine
+
+    name = f"bw_bench_{os.getpid()}_{k}"
+    engine = create_engine(server, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.exec_driver_sql(f"DROP DATABASE IF EXISTS {name}")
+        conn.exec_driver_sql(f"CREATE DATABASE {name}")
+    engine.dispose()
+    return server.rsplit("/", 1)[0] + "/" + name
+
+
+if __name__ == "__main__":
+    for row in run(int(sys.argv[1]) if len(sys.argv) > 1 else 5_000):
+        print(f"{row['name']}\n    {row['ours_s'] * 1e6:.0f} µs/envelope; {row['note']}")
