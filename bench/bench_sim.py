@@ -30,7 +30,7 @@ SCALE_HOURS = 2.0
 SCALE_RUNS = 4
 
 
-def _day_row(scenario, plan, share: float = SimOptions.share) -> dict:
+def _day_row(scenario, plan, share: float = SimOptions().share) -> dict:
     opts = SimOptions(hours=24.0, step_s=1.0, share=share)
     t0 = time.perf_counter()
     world = prepare(scenario, plan, opts)
