@@ -151,12 +151,13 @@ def site_towers(scenario: Scenario, k: int | None = None, options: TowerOptions 
                                         time_limit_s=opt.time_limit_s))
     timings["coverage targets"] = time.perf_counter() - t0
     report("optimise", 1.0)
-    return _assemble(scenario, border, terrain, demand, cands, cover, solution, targets, k, timings,
+    return assemble_tower_plan(scenario, border, terrain, demand, cands, cover, solution, targets, k, timings,
                      range_km, mast)
 
 
-def _assemble(scenario, border: Border, terrain: Terrain, demand: Demand, cands: Candidates, cover,
-              solution, targets, k, timings, range_km, mast) -> TowerPlan:
+def assemble_tower_plan(scenario, border: Border, terrain: Terrain, demand: Demand, cands: Candidates,
+                        cover, solution, targets, k, timings, range_km, mast) -> TowerPlan:
+    """A `TowerPlan` from a chosen set of sites (also used to judge baselines' towers)."""
     chosen = np.asarray(solution.chosen, dtype=np.int64)
     sub = cover[chosen].tocsc()                       # chosen sites x cells
     seen_count = np.asarray(sub.sum(axis=0)).ravel()

@@ -161,7 +161,7 @@ def make_plan(scenario: Scenario, options: PlanOptions | None = None, progress=N
     final = attacker_value(targets, coverage, air_det)
     vs_uniform = attacker_value(targets, uniform, air_det)
     towers_only = attacker_value(targets, np.zeros(len(targets)))
-    sectors = _sector_cover(border, targets, towers, coverage, air_det, final)
+    sectors = sector_cover(border, targets, towers, coverage, air_det, final)
     best = int(np.argmax(final))
     return Plan(
         scenario=scenario.name, towers=towers, targets_start_km=targets.start_km,
@@ -173,8 +173,9 @@ def make_plan(scenario: Scenario, options: PlanOptions | None = None, progress=N
     )
 
 
-def _sector_cover(border: Border, targets: GameTargets, towers: TowerPlan, coverage, air_det,
-                  residual) -> tuple[SectorCover, ...]:
+def sector_cover(border: Border, targets: GameTargets, towers: TowerPlan, coverage, air_det,
+                 residual) -> tuple[SectorCover, ...]:
+    """Per sector: value, tower view, patrol coverage, air, residual risk (also for baselines)."""
     sec = border.sectors
     t_sec = sec.of(targets.mid_km)
     c_sec = sec.of(towers.cell_chainage_km)

@@ -31,8 +31,8 @@ from borderwatch.plan.demand import DemandOptions, crossing_demand
 from borderwatch.plan.game_targets import attacker_value, game_targets, uniform_coverage
 from borderwatch.plan.patrol_sampling import sample_window_patrols
 from borderwatch.plan.siting_solver import SitingSolution
-from borderwatch.plan.towers import TowerPlan, _assemble
-from borderwatch.plan.whole import PatrolPlan, Plan, _sector_cover
+from borderwatch.plan.towers import TowerPlan, assemble_tower_plan
+from borderwatch.plan.whole import PatrolPlan, Plan, sector_cover
 from borderwatch.errors import SimError
 from borderwatch.scenario.model import Scenario
 
@@ -89,7 +89,7 @@ def judge(scenario: Scenario, plan: Plan, *, towers: TowerPlan | None = None,
     return replace(
         plan, towers=towers, targets_start_km=targets.start_km, targets_value=targets.value,
         targets_tower_detection=targets.tower_detection, patrols=patrols, orbits=tuple(orbits),
-        roster=roster, sectors=_sector_cover(border, targets, towers, coverage, air_det, final),
+        roster=roster, sectors=sector_cover(border, targets, towers, coverage, air_det, final),
         attacker_best=float(final.max()),
         attacker_best_uniform=float(attacker_value(targets, uniform, air_det).max()),
         attacker_best_towers_only=float(attacker_value(targets, np.zeros(n)).max()),
@@ -199,7 +199,7 @@ def even_towers(plan: Plan, scenario: Scenario) -> Plan:
         chosen=np.arange(k), covered_weight=covered, total_weight=total, coverage=covered / total,
         upper_bound=ub, gap=max(0.0, (ub - covered / total) / ub) if ub > 0 else 0.0, optimal=False,
         method="even spacing (baseline)")
-    towers = _assemble(scenario, border, terrain, demand, sub, cover, solution, tp.coverage_targets, k,
+    towers = assemble_tower_plan(scenario, border, terrain, demand, sub, cover, solution, tp.coverage_targets, k,
                        {"even spacing": time.perf_counter() - t0}, tp.range_km, tp.mast_height_m)
     towers = replace(towers, candidates=len(cands))
     return replace(judge(scenario, plan, towers=towers), timings_s={"towers": time.perf_counter() - t0})
