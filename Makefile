@@ -27,6 +27,7 @@ demo: $(STAMP_RUN)
 	$(BIN)/borderwatch plan towers iraq-syria -o $(OUT)/towers
 	$(BIN)/borderwatch plan iraq-syria -o $(OUT)/plan
 	$(BIN)/borderwatch simulate iraq-syria --plan $(OUT)/plan --runs 4 --hours 24 -o $(OUT)/sim
+	$(BIN)/borderwatch channel demo iraq-syria -o $(OUT)/channel --overwrite
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 -q

@@ -12,6 +12,7 @@ and the ratio peer / ours (above 1: we are faster).
 - air roster: relay construction vs a naive time-slot CP-SAT model (bench_roster)
 - tracking: our columnar tracker vs Stone Soup's MultiTargetTracker, time and GOSPA (bench_track)
 - simulation: a 24-hour iraq-syria run vs the 60 s target, runs/s on local workers and Dask (bench_sim)
+- channel: envelopes/s signed, stored and delivered live to 5 parties, SQLite and PostgreSQL (bench_channel)
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ def main() -> None:
         ("plan", rows_of("bench_plan")),
         ("tracking", rows_of("bench_track")),
         ("simulation", rows_of("bench_sim")),
+        ("channel", rows_of("bench_channel")),
     ]
     only = set(sys.argv[1:])
     print(f"{'benchmark':72s} {'borderwatch':>12s}  {'peer':>34s} {'time':>10s} {'peer/ours':>9s}  note")
