@@ -151,12 +151,34 @@ def tracked_crossing_breach(scenario: Any, *, km_from_crossing: float = 5.0, see
     raise ChannelError("demo: the tracker raised no breach for the walked crossing")
 
 
+def simulated_breach(scenario: Any, plan: Any = None, *, hours: float = 2.0, seeds: int = 8) -> Any:
+    """The first true breach a simulated window against `plan` raises (made if not given).
+
+    Runs the simulator (`borderwatch.sim`) for a short window, seed after
+    seed, and returns the first breach the real tracker raised that the
+    simulation attributes to an infiltrating group (not a false alarm).
+    """
+    from borderwatch.sim.engine import SimOptions, prepare, run_once
+
+    if plan is None:
+        from borderwatch.plan import make_plan
+
+        plan = make_plan(scenario)
+    world = prepare(scenario, plan, SimOptions(hours=hours, tail_h=0.25))
+    for seed in range(seeds):
+        for breach, group in run_once(world, seed).breaches:
+            if group >= 0:
+                return breach
+    raise ChannelError(f"demo: {seeds} simulated windows of {hours:g} h raised no true breach")
+
+
 def run_demo(scenario_name: str, out_dir: Any, *, overwrite: bool = False,
-             timeout_s: float = 15.0) -> dict[str, Any]:
+             timeout_s: float = 15.0, plan: Any = None) -> dict[str, Any]:
     """The Iraq–Syria channel end to end, over the real HTTPS API with mutual TLS.
 
     Creates a deployment and a SQLite store in `out_dir`, starts the server,
-    subscribes every party over the WebSocket, publishes a tracked breach
+    subscribes every party over the WebSocket, publishes a breach raised by
+    the tracker in a simulated window against the plan (`plan`, or one made now)
     (and the track behind it) from the owner, lets each recipient
     acknowledge, checks that the withheld parties see nothing, and runs the
     audit. Returns a dict of what happened (the CLI prints it).
@@ -181,7 +203,7 @@ def run_demo(scenario_name: str, out_dir: Any, *, overwrite: bool = False,
             raise ChannelError(f"{out}: not empty and not a channel demo folder; not replacing it")
         shutil.rmtree(out)
     scenario = load_scenario(scenario_name)
-    breach = tracked_crossing_breach(scenario)
+    breach = simulated_breach(scenario, plan)
     dep = create_deployment(scenario, out / "deployment")
     db = out / "channel.db"
     port = free_port()

@@ -112,11 +112,22 @@ def demo(
     output: Path = typer.Option(Path("channel-demo"), "-o", "--output", help="Folder for the "
                                 "deployment and the store."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace a demo folder made before."),
+    plan: Path = typer.Option(None, "--plan", help="A plan folder from `borderwatch plan -o DIR` (or its "
+                              "plan-full.json) to simulate against; default: plan the scenario first."),
 ) -> None:
-    """A breach tracked, published, delivered over mutual TLS to those allowed, acknowledged."""
+    """A simulated breach, published, delivered over mutual TLS to those allowed, acknowledged."""
     from borderwatch.channel.breach_feed import run_demo
+    from borderwatch.errors import ChannelError
 
-    result = run_demo(scenario, output, overwrite=overwrite)
+    loaded = None
+    if plan is not None:
+        from borderwatch.plan import read_plan
+
+        path = plan / "plan-full.json" if plan.is_dir() else plan
+        if not path.is_file():
+            raise ChannelError(f"{path}: no plan there; run `borderwatch plan SCENARIO -o DIR` first")
+        loaded = read_plan(path)
+    result = run_demo(scenario, output, overwrite=overwrite, plan=loaded)
     b = result["breach"]
     console.print(f"breach: track {b['track_id']} crossed at chainage {b['chainage_km']:.2f} km "
                   f"(sector {b['sector']}, {b['lat']:.4f}N {b['lon']:.4f}E), confidence "

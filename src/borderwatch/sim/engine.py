@@ -43,6 +43,7 @@ class RunOutcome:
     seed: int
     groups: dict[str, np.ndarray]
     stats: dict[str, float]
+    breaches: tuple = ()        # (Breach, group index or -1 when false), as the tracker raised them
 
 
 def tracker_config() -> TrackerConfig:
@@ -170,6 +171,7 @@ def run_once(world: World, seed: int) -> RunOutcome:
     n_steps = int(np.ceil(horizon / step))
     night_lo, night_hi = opt.night_start_h, opt.night_end_h
     ever_confirmed = np.zeros(1024, bool)       # by track id: confirmed at some point
+    raised: list = []                            # breaches are rare events: a list is fine
 
     for k in range(n_steps + 1):
         t = k * step
@@ -225,8 +227,9 @@ def run_once(world: World, seed: int) -> RunOutcome:
         tracker.step(dets)
         new = breaches.update(tracker)
         if new:
-            _match(world, tracker, new, t, active, s, l1, start, cross_pt, h1, h2, v0, alert_t, interdicted,
-                   day, phase, stats)
+            matched = _match(world, tracker, new, t, active, s, l1, start, cross_pt, h1, h2, v0, alert_t,
+                             interdicted, day, phase, stats)
+            raised.extend(zip(new, matched))
         ids = tracker.estimates().id
         if len(ids):
             if ids[-1] >= len(ever_confirmed):
@@ -246,7 +249,7 @@ def run_once(world: World, seed: int) -> RunOutcome:
         "detected_before": detected_before & crossed, "first_detect_t": first_detect_t, "alerted": alerted,
         "alert_t": alert_t, "alert_delay_s": delay, "interdicted": interdicted,
     }
-    return RunOutcome(int(seed), groups, {k: float(v) for k, v in stats.items()})
+    return RunOutcome(int(seed), groups, {k: float(v) for k, v in stats.items()}, tuple(raised))
 
 
 def _position(idx, s, l1, start, cross_pt, h1, h2) -> np.ndarray:
@@ -403,11 +406,12 @@ def _match(world, tracker, new, t, active, s, l1, start, cross_pt, h1, h2, v0, a
     opt = world.options
     est = tracker.estimates()
     stats["breaches"] += len(new)
+    matched = [-1] * len(new)
     if not len(active):
         stats["false_breaches"] += len(new)
-        return
+        return matched
     pos = _position(active, s, l1, start, cross_pt, h1, h2)
-    for b in new:
+    for i, b in enumerate(new):
         row = np.searchsorted(est.id, b.track_id)
         if row >= len(est.id) or est.id[row] != b.track_id:
             stats["false_breaches"] += 1
@@ -418,6 +422,7 @@ def _match(world, tracker, new, t, active, s, l1, start, cross_pt, h1, h2, v0, a
             stats["false_breaches"] += 1
             continue
         g = active[j]
+        matched[i] = int(g)
         if np.isfinite(alert_t[g]):
             stats["duplicate_alerts"] += 1
             continue
@@ -431,5 +436,6 @@ def _match(world, tracker, new, t, active, s, l1, start, cross_pt, h1, h2, v0, a
                 dist = np.hypot(ppos[:, 0] - pos[j, 0], ppos[:, 1] - pos[j, 1]).min()
                 closing = max(opt.patrol_speed_mps - v0[g], 0.5)
                 interdicted[g] = budget > 0 and dist / closing <= budget
+    return matched
 
 
