@@ -14,6 +14,7 @@ import typer
 
 from borderwatch.cli import plan_cmd, scenario_cmd, simulate_cmd, terrain_cmd
 from borderwatch.cli import channel_cmd
+from borderwatch.cli import report_cmd
 from borderwatch.errors import BorderwatchError
 
 app = typer.Typer(
@@ -28,6 +29,7 @@ app.add_typer(terrain_cmd.app, name="terrain")
 app.add_typer(plan_cmd.app, name="plan")
 app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(channel_cmd.app, name="channel")
+app.command("report")(report_cmd.report)
 
 
 def run() -> None:
