@@ -6,7 +6,7 @@ OUT     ?= out
 STAMP_RUN  := $(VENV)/.installed-run
 STAMP_TEST := $(VENV)/.installed-test
 
-.PHONY: demo test bench soak clean web web
+.PHONY: demo test bench soak clean web
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -29,7 +29,6 @@ demo: $(STAMP_RUN)
 	$(BIN)/borderwatch simulate iraq-syria --plan $(OUT)/plan --runs 4 --hours 24 -o $(OUT)/sim
 	$(BIN)/borderwatch channel demo iraq-syria --plan $(OUT)/plan -o $(OUT)/channel --overwrite
 	$(BIN)/borderwatch report $(OUT) -o $(OUT)/report.html
-	$(BIN)/borderwatch report $(OUT) -o $(OUT)/report.html
 
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 -q
@@ -41,18 +40,6 @@ bench: $(STAMP_TEST)
 soak: $(STAMP_TEST)
 	$(BIN)/python -m pytest -q -m soak tests
 
-
-# The web map's browser assets, from npm (package-lock.json pins them) into the package.
-# Their output is committed (src/borderwatch/web/static/vendor, web/data), so `make demo`
-# and `make test` never need node or the npm registry; run this to update or re-derive them.
-WEB_VENDOR := src/borderwatch/web/static/vendor/leaflet
-web: | $(BIN)/python
-	npm ci --no-audit --no-fund
-	mkdir -p $(WEB_VENDOR)/images
-	cp node_modules/leaflet/dist/leaflet.js node_modules/leaflet/dist/leaflet.css $(WEB_VENDOR)/
-	cp node_modules/leaflet/dist/images/*.png $(WEB_VENDOR)/images/
-	cp node_modules/leaflet/LICENSE $(WEB_VENDOR)/LICENSE
-	$(BIN)/python tools/derive_basemap.py node_modules src/borderwatch/web/data/countries.geojson
 
 # The web map's browser assets, from npm (package-lock.json pins them) into the package.
 # Their output is committed (src/borderwatch/web/static/vendor, web/data), so `make demo`
