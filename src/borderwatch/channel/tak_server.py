@@ -1,0 +1,649 @@
+"""A TAK-compatible CoT streaming server: field clients in, tracks and breach alerts out.
+
+`TakServer(deployment, store, scenario)` listens, in one asyncio event loop:
+
+- **TLS** (default port 8089, TAK's "ssl" streaming port): every client must
+  present a certificate issued by the deployment's CA; its Common Name is the
+  party it speaks for (``parties/<id>/client.crt``, or the PKCS#12 of a
+  `borderwatch.channel.tak_package` data package).
+- **plain TCP** (default port 8087) only when the operator opts in with
+  ``tcp_party``: nothing authenticates a plain TCP client, so every one of
+  them speaks for that one named party. Leave it off outside a lab.
+- the channel's **HTTP API** (`borderwatch.channel.api`) under uvicorn in the
+  same loop, sharing the store's group committer and live hub; if a
+  ``borderwatch.web`` package offers ``mount(app, ...)`` the map is served at ``/``.
+
+What happens to what a client sends (XML CoT or TAK protocol v1 frames, any mix):
+
+- ``a-h-G…`` / ``a-u-G…`` **sightings** become ``sighting`` envelopes, signed
+  on the reporting party's behalf by this server (which authenticated it)
+  and stored through the group committer, and `Detections` for the
+  `Tracker` (one sensor per ``party/callsign``). They are relayed as CoT to
+  the clients of parties the policy lets receive sightings.
+- pings (``t-x-c-t``, PyTAK's ``takPong``) are answered or ignored before
+  parsing; any other event is relayed under the ``text`` rule.
+- ``<marti><dest callsign|uid/>`` restricts a relayed event to the clients
+  that announced that callsign or uid (and whose party the policy allows).
+- a refused message (`CotError`) is counted by field and the connection
+  goes on; only a stream the splitter cannot resynchronise is closed.
+
+What goes out: after each tracker step, every confirmed track that was
+updated (kind ``track``: ``a-h-G`` with ``<track course speed>``) and every
+breach (kind ``breach``: a ``b-a-g`` alert, also stored as a signed
+``breach`` envelope from the owner), each to the clients of the parties the
+releasability policy names for that kind. Events are sent as XML with a
+declaration and no separator, which ATAK, WinTAK and PyTAK (even in
+protobuf mode) all read.
+
+Backpressure: each client has its own outbox and writer task. Alerts
+(breaches) queue in order and are never dropped (a client that lets
+`max_alerts` pile up is disconnected); position updates are coalesced per
+uid and, beyond `max_positions`, the oldest is dropped. A slow client only
+ever waits on its own socket. A client that (re)connects first receives the
+current picture: live confirmed tracks, unexpired breaches and sightings it
+may see.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import importlib
+import inspect
+import logging
+import re
+import ssl
+from collections import Counter, OrderedDict, deque
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta, timezone
+from typing import Any
+
+from ..errors import BorderwatchError, ChannelError, CotError
+from .cot import CotEvent, to_cot_xml
+from .cot_bridge import breach_to_cot, estimates_to_cot, is_sighting, sightings_to_detections
+from .deployment import Deployment
+from .envelope import Envelope
+from .group_commit import GroupCommitter
+from .live import LiveHub
+from .store import Receipt, Store
+from .takproto_codec import StreamSplitter
+
+log = logging.getLogger("borderwatch.tak")
+
+DEFAULT_TCP_PORT = 8087
+DEFAULT_TLS_PORT = 8089
+PING_TYPES = (b"t-x-c-t", b"t-x-c-t-r")
+_START = re.compile(rb"<event\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*?/?>")
+_TYPE_ATTR = re.compile(rb"""\stype\s*=\s*["']([^"']*)["']""")
+_UID_ATTR = re.compile(rb"""\suid\s*=\s*["']([^"']*)["']""")
+_READ = 65_536
+
+
+def live_tracker_config():
+    """The tracker for live reports: the simulator's figures, with a 5 s lag window for late reports."""
+    from borderwatch.track.tracker import TrackerConfig
+
+    return TrackerConfig(q=0.1, q_vehicle=2.0, init_speed_sigma_mps=3.0, init_speed_sigma_vehicle_mps=12.0,
+                         confirm_m=3, confirm_n=5, max_coast_s=120.0, lag_s=5.0, history_rows=200_000)
+
+
+@dataclass
+class TakStats:
+    """What the server has seen and done, for tests, logs and benchmarks."""
+
+    connections: int = 0
+    received: int = 0                 # messages cut from the streams (pings included)
+    pings: int = 0
+    sightings: int = 0
+    relayed: int = 0
+    rejected: Counter = field(default_factory=Counter)   # CotError.field → count
+    delivered: int = 0                # events written to client sockets
+    dropped_positions: int = 0        # position updates superseded or dropped for slow clients
+    evicted: int = 0                  # clients closed for not taking alerts
+    stored: int = 0                   # envelopes committed
+    store_errors: int = 0
+    scans: int = 0
+    tracks_sent: int = 0
+    breaches: int = 0
+
+    @property
+    def rejections(self) -> int:
+        return sum(self.rejected.values())
+
+
+class _Evicted(Exception):
+    pass
+
+
+@dataclass(eq=False)
+class TakClient:
+    """One connected TAK client: its party, what it announced, and its outbox."""
+
+    party: str
+    peer: str
+    transport: str                    # "tls" or "tcp"
+    max_positions: int
+    max_alerts: int
+    callsigns: set[str] = field(default_factory=set)
+    uids: set[str] = field(default_factory=set)
+    alerts: deque = field(default_factory=deque)
+    positions: OrderedDict = field(default_factory=OrderedDict)
+    wake: asyncio.Event = field(default_factory=asyncio.Event)
+    delivered: int = 0
+    dropped: int = 0
+    rejected: int = 0
+    closed: bool = False
+
+    def offer(self, uid: str, data: bytes, alert: bool) -> int:
+        """Queue one encoded event without waiting; returns the position updates dropped."""
+        if self.closed:
+            return 0
+        dropped = 0
+        if alert:
+            if len(self.alerts) >= self.max_alerts:
+                raise _Evicted(f"{self.peer}: {len(self.alerts)} alerts not taken")
+            self.alerts.append(data)
+        else:
+            if self.positions.pop(uid, None) is not None:
+                dropped = 1                         # superseded by a newer position
+            elif len(self.positions) >= self.max_positions:
+                self.positions.popitem(last=False)  # the oldest position update goes
+                dropped = 1
+            self.positions[uid] = data
+        self.dropped += dropped
+        self.wake.set()
+        return dropped
+
+    def take(self, limit: int = 512) -> list[bytes]:
+        """Up to `limit` queued events, every alert before any position."""
+        out: list[bytes] = []
+        while self.alerts and len(out) < limit:
+            out.append(self.alerts.popleft())
+        while self.positions and len(out) < limit:
+            out.append(self.positions.popitem(last=False)[1])
+        return out
+
+
+@dataclass
+class _Entry:
+    """One item of the current picture: what a (re)connecting client is sent first."""
+
+    kind: str
+    event: CotEvent
+    data: bytes
+
+
+class TakServer:
+    """CoT over TCP/TLS for one deployment; see the module docstring.
+
+    Ports given as 0 pick a free port (read them back from `tcp_port`,
+    `tls_port`, `http_port` after `start`); None switches a listener off.
+    Plain TCP is on only when `tcp_party` names the party it speaks for.
+    """
+
+    def __init__(self, deployment: Deployment, store: Store, scenario: Any = None, *,
+                 host: str = "127.0.0.1", tls_port: int | None = DEFAULT_TLS_PORT,
+                 tcp_port: int | None = DEFAULT_TCP_PORT, tcp_party: str | None = None,
+                 http_port: int | None = None, http_tls: bool = True,
+                 max_positions: int = 1_000, max_alerts: int = 10_000,
+                 track_stale_s: float = 60.0, breach_stale_s: float = 600.0,
+                 store_sightings: bool = True, tracker_config: Any = None,
+                 epoch: datetime | None = None) -> None:
+        from borderwatch.geo.border import Border
+        from borderwatch.scenario import load_scenario
+        from borderwatch.track.breach import BreachDetector
+        from borderwatch.track.tracker import Tracker
+
+        if tcp_party is not None:
+            deployment.party(tcp_party)     # raises, naming the known parties
+        elif tcp_port is not None and tcp_port != DEFAULT_TCP_PORT:
+            raise ChannelError("plain TCP needs the party its clients speak for (tcp_party); "
+                               "nothing authenticates a plain TCP client")
+        self.deployment = deployment
+        self.store = store
+        self.policy = deployment.policy
+        self.scenario = scenario if scenario is not None and not isinstance(scenario, str) \
+            else load_scenario(scenario or deployment.scenario)
+        if self.scenario.name != deployment.scenario:
+            raise ChannelError(f"scenario {self.scenario.name!r} is not the deployment's "
+                               f"({deployment.scenario!r})")
+        self.border = Border.from_scenario(self.scenario)
+        self.projection = self.border.projection
+        self.host = host
+        self.tls_port, self.tcp_port, self.http_port = tls_port, \
+            (tcp_port if tcp_party is not None else None), http_port
+        self.tcp_party = tcp_party
+        self.http_tls = http_tls
+        self.max_positions, self.max_alerts = int(max_positions), int(max_alerts)
+        self.track_stale_s, self.breach_stale_s = float(track_stale_s), float(breach_stale_s)
+        self.store_sightings = store_sightings
+        self.epoch = (epoch or datetime.now(timezone.utc)).astimezone(timezone.utc)
+        self.tracker = Tracker(tracker_config or live_tracker_config(), sensors=("borderwatch",))
+        self.detector = BreachDetector(self.border)
+        self.sensor_index: dict[str, int] = {}
+        self.stats = TakStats()
+        self.clients: set[TakClient] = set()
+        self.picture: dict[str, _Entry] = {}
+        self.on_event: Callable[[str, CotEvent], None] | None = None   # (kind, event) sent out
+        self.committer = GroupCommitter(store)
+        self.hub = LiveHub(store)
+        self._identities: dict[str, Any] = {}
+        self._sealer = ThreadPoolExecutor(1, thread_name_prefix="borderwatch-tak-seal")
+        self._pending: list[tuple[str, CotEvent]] = []
+        self._pending_wake: asyncio.Event | None = None
+        self._sent_update: dict[int, float] = {}
+        self._servers: list[asyncio.base_events.Server] = []
+        self._tasks: list[asyncio.Task] = []
+        self._conn_tasks: set[asyncio.Task] = set()
+        self._http = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> "TakServer":
+        """Bind the listeners and start the tracker (and the HTTP API if asked)."""
+        self._loop = asyncio.get_running_loop()
+        self._pending_wake = asyncio.Event()
+        if self.tls_port is not None:
+            srv = await asyncio.start_server(lambda r, w: self._accept(r, w, "tls"), self.host,
+                                             self.tls_port, ssl=self.ssl_context(), limit=_READ)
+            self.tls_port = srv.sockets[0].getsockname()[1]
+            self._servers.append(srv)
+        if self.tcp_port is not None:
+            srv = await asyncio.start_server(lambda r, w: self._accept(r, w, "tcp"), self.host,
+                                             self.tcp_port, limit=_READ)
+            self.tcp_port = srv.sockets[0].getsockname()[1]
+            self._servers.append(srv)
+        self._tasks.append(asyncio.create_task(self._track_loop(), name="borderwatch-tak-tracker"))
+        if self.http_port is not None:
+            await self._start_http()
+        return self
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """Server side of mutual TLS: the deployment's server certificate, its CA required of clients."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+        ctx.load_cert_chain(self.deployment.server_cert_path, self.deployment.server_key_path)
+        ctx.load_verify_locations(cafile=str(self.deployment.ca_cert_path))
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        return ctx
+
+    async def _start_http(self) -> None:
+        from .api import make_server
+
+        server = make_server(self.deployment, self.store, host=self.host, port=self.http_port,
+                             tls=self.http_tls, auth=("mtls", "token") if self.http_tls else ("token",),
+                             committer=self.committer, hub=self.hub)
+        server.install_signal_handlers = lambda: None   # the caller's loop owns the signals
+        app = server.config.app
+        self._mount_web(app)
+        self._http = server
+        self._tasks.append(asyncio.create_task(server.serve(), name="borderwatch-tak-http"))
+        for _ in range(2000):
+            if server.started:
+                break
+            if self._tasks[-1].done():
+                self._tasks[-1].result()
+                raise ChannelError(f"HTTP API did not start on {self.host}:{self.http_port}")
+            await asyncio.sleep(0.005)
+        if self.http_port == 0:
+            self.http_port = server.servers[0].sockets[0].getsockname()[1]
+
+    def _mount_web(self, app: Any) -> None:
+        """Serve the web map at / when the optional ``borderwatch.web`` package is there."""
+        try:
+            web = importlib.import_module("borderwatch.web")
+        except ImportError:
+            return
+        mount = getattr(web, "mount", None)
+        if mount is None:
+            return
+        offer = {"deployment": self.deployment, "store": self.store, "server": self,
+                 "scenario": self.scenario, "hub": self.hub}
+        params = inspect.signature(mount).parameters
+        if any(p.kind is p.VAR_KEYWORD for p in params.values()):
+            kwargs = offer
+        else:
+            kwargs = {k: v for k, v in offer.items() if k in params}
+        mount(app, **kwargs)
+
+    async def serve_forever(self) -> None:
+        await asyncio.gather(*(s.serve_forever() for s in self._servers), *self._tasks)
+
+    async def close(self) -> None:
+        """Stop listening, close every client, commit what is queued, stop the HTTP API."""
+        for s in self._servers:
+            s.close()
+        for c in list(self.clients):
+            c.closed = True
+            c.wake.set()
+        for t in list(self._conn_tasks):
+            t.cancel()
+        if self._http is not None:
+            self._http.should_exit = True
+        for t in self._tasks:
+            if t.get_name() != "borderwatch-tak-http":
+                t.cancel()
+        await asyncio.gather(*self._tasks, *self._conn_tasks, return_exceptions=True)
+        for s in self._servers:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(s.wait_closed(), 2.0)
+        self._sealer.shutdown(wait=True)
+        await asyncio.to_thread(self.committer.close)
+
+    async def __aenter__(self) -> "TakServer":
+        return await self.start()
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # -- connections -----------------------------------------------------------------
+
+    async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: str) -> None:
+        task = asyncio.current_task()
+        self._conn_tasks.add(task)
+        try:
+            await self._connection(reader, writer, how)
+        finally:
+            self._conn_tasks.discard(task)
+
+    def _party_of(self, writer: asyncio.StreamWriter, how: str) -> str | None:
+        if how == "tcp":
+            return self.tcp_party
+        ssl_object = writer.get_extra_info("ssl_object")
+        cert = ssl_object.getpeercert() if ssl_object is not None else None
+        for rdn in (cert or {}).get("subject", ()):
+            for key, value in rdn:
+                if key == "commonName" and value in self.deployment.party_ids:
+                    return str(value)
+        return None
+
+    async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, how: str) -> None:
+        peer = writer.get_extra_info("peername")
+        peer_text = f"{peer[0]}:{peer[1]}" if peer else "?"
+        party = self._party_of(writer, how)
+        if party is None:
+            log.warning("%s: client certificate names no party of this deployment; closed", peer_text)
+            writer.close()
+            return
+        client = TakClient(party, peer_text, how, self.max_positions, self.max_alerts)
+        self.clients.add(client)
+        self.stats.connections += 1
+        log.info("%s connected over %s as %s", peer_text, how, party)
+        self._send_picture(client)
+        out = asyncio.create_task(self._writer(client, writer))
+        try:
+            await self._reader(client, reader)
+        except (ConnectionError, asyncio.IncompleteReadError, ssl.SSLError, OSError):
+            pass
+        finally:
+            client.closed = True
+            client.wake.set()
+            self.clients.discard(client)
+            out.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await out
+            writer.close()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(writer.wait_closed(), 1.0)
+            log.info("%s (%s) gone", peer_text, party)
+
+    async def _reader(self, client: TakClient, reader: asyncio.StreamReader) -> None:
+        splitter = StreamSplitter()
+        while not client.closed:
+            chunk = await reader.read(_READ)
+            if not chunk:
+                return
+            for item in splitter.feed(chunk):
+                if isinstance(item, CotError):
+                    self._reject(client, item)
+                    continue
+                self.stats.received += 1
+                if item.kind == "xml" and self._is_ping(item.payload):
+                    continue
+                try:
+                    event = item.decode()
+                except CotError as exc:
+                    self._reject(client, exc)
+                    continue
+                self._handle(client, event)
+            if splitter.broken is not None:
+                log.warning("%s: stream cannot be resynchronised; closed", client.peer)
+                return
+
+    def _is_ping(self, payload: bytes) -> bool:
+        m = _START.search(payload)
+        if m is None:
+            return False
+        tag = m.group()
+        typ = _TYPE_ATTR.search(tag)
+        uid = _UID_ATTR.search(tag)
+        if (typ and typ.group(1) in PING_TYPES) or (uid and uid.group(1) == b"takPong"):
+            self.stats.pings += 1
+            return True
+        return False
+
+    def _reject(self, client: TakClient, exc: CotError) -> None:
+        self.stats.rejected[exc.field] += 1
+        client.rejected += 1
+        log.debug("%s: refused: %s", client.peer, exc)
+
+    async def _writer(self, client: TakClient, writer: asyncio.StreamWriter) -> None:
+        while not client.closed:
+            await client.wake.wait()
+            client.wake.clear()
+            while not client.closed:
+                batch = client.take()
+                if not batch:
+                    break
+                writer.write(b"".join(batch))
+                await writer.drain()
+                client.delivered += len(batch)
+                self.stats.delivered += len(batch)
+        if not writer.is_closing():
+            writer.close()
+
+    # -- incoming ------------------------------------------------------------------------
+
+    def _handle(self, client: TakClient, event: CotEvent) -> None:
+        if event.callsign and not is_sighting(event):
+            client.callsigns.add(event.callsign)
+        if not is_sighting(event) and event.type.startswith("a-f-"):
+            client.uids.add(event.uid)               # the client's own position report
+        if is_sighting(event):
+            self.stats.sightings += 1
+            self._pending.append((client.party, event))
+            self._pending_wake.set()
+            if self.store_sightings:
+                self._seal_later(client.party, "sighting", to_cot_xml(event, declaration=False).decode())
+            self._send("sighting", event, exclude=client)
+        else:
+            self.stats.relayed += 1
+            self._send("text", event, exclude=client, keep=False)
+
+    def _identity(self, party: str) -> Any:
+        if party not in self._identities:
+            try:
+                self._identities[party] = self.deployment.identity(party)
+            except (ChannelError, OSError) as exc:
+                log.warning("cannot sign on behalf of %s (%s); its envelopes are not stored", party, exc)
+                self._identities[party] = None
+        return self._identities[party]
+
+    def _seal_later(self, party: str, kind: str, body: Any) -> None:
+        """Sign and store an envelope from `party` off the event loop; live subscribers are told."""
+        loop = self._loop
+
+        def work() -> None:
+            ident = self._identity(party)
+            if ident is None:
+                return
+            allowed = self.policy.allowed(kind)
+            env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
+                             parties=self.deployment.party_ids)
+            fut = self.committer.submit(env)
+            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, env))
+
+        self._sealer.submit(work)
+
+    def _stored(self, future: Any, env: Envelope) -> None:
+        try:
+            receipt: Receipt = future.result()
+        except Exception as exc:  # noqa: BLE001 - counted and logged; the stream goes on
+            self.stats.store_errors += 1
+            log.warning("envelope %s not stored: %s", env.id, exc)
+            return
+        self.stats.stored += 1
+        self.hub.deliver([(receipt, env)])
+
+    # -- the tracker ---------------------------------------------------------------------
+
+    def _sensor(self, party: str, event: CotEvent) -> str:
+        name = f"{party}/{event.callsign or event.uid}"
+        if name not in self.sensor_index:
+            # Reporters join while the tracker runs: the tracker keeps its sensors as a tuple of names.
+            self.sensor_index[name] = len(self.tracker.sensors)
+            self.tracker.sensors = self.tracker.sensors + (name,)
+        return name
+
+    async def _track_loop(self) -> None:
+        while True:
+            await self._pending_wake.wait()
+            self._pending_wake.clear()
+            batch, self._pending = self._pending, []
+            if not batch:
+                continue
+            try:
+                out = await asyncio.to_thread(self._step, batch)
+            except BorderwatchError as exc:
+                self.stats.rejected[getattr(exc, "field", "sighting")] += 1
+                log.warning("sightings refused by the tracker: %s", exc)
+                continue
+            tracks, breaches, live = out
+            for uid in [u for u, e in self.picture.items()
+                        if e.kind == "track" and int(u.rsplit("-", 1)[1]) not in live]:
+                del self.picture[uid]          # deleted tracks leave the picture
+            for ev in tracks:
+                self._send("track", ev)
+            for b, ev in breaches:
+                self._send("breach", ev, alert=True)
+                self._seal_breach(b)
+
+    def _step(self, batch: list[tuple[str, CotEvent]]) -> tuple[list[CotEvent], list, set[int]]:
+        """One tracker step over the sightings that arrived (runs in a worker thread, one at a time)."""
+        from borderwatch.track.detections import Detections
+
+        by_party: dict[str, list[CotEvent]] = {}
+        for party, e in batch:                    # a callsign names a reporter within its party
+            self._sensor(party, e)
+            by_party.setdefault(party, []).append(e)
+        dets = []
+        for party, evs in by_party.items():
+            sensors = {(e.callsign or e.uid): self.sensor_index[f"{party}/{e.callsign or e.uid}"]
+                       for e in evs}
+            dets.append(sightings_to_detections(evs, self.projection, epoch=self.epoch, sensors=sensors))
+        self.tracker.step(Detections.concat(dets))
+        self.stats.scans += 1
+        breaches = self.detector.update(self.tracker)
+        est = self.tracker.estimates()
+        ids, updates = est.id.tolist(), est.last_update.tolist()
+        live = set(ids)
+        for tid in [t for t in self._sent_update if t not in live]:
+            del self._sent_update[tid]
+        fresh = [i for i, (tid, lu) in enumerate(zip(ids, updates)) if self._sent_update.get(tid) != lu]
+        tracks = []
+        if fresh:
+            sub = dataclasses.replace(est, id=est.id[fresh], state=est.state[fresh], cov=est.cov[fresh],
+                                      confirmed=est.confirmed[fresh], category=est.category[fresh],
+                                      born=est.born[fresh], last_update=est.last_update[fresh])
+            tracks = estimates_to_cot(sub, self.projection, epoch=self.epoch, stale_s=self.track_stale_s)
+            for i in fresh:
+                self._sent_update[ids[i]] = updates[i]
+        alerts = [(b, breach_to_cot(b, epoch=self.epoch, stale_s=self.breach_stale_s)) for b in breaches]
+        return tracks, alerts, live
+
+    def _seal_breach(self, breach: Any) -> None:
+        body = dict(breach.as_dict())
+        body["detected_at"] = datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        body["scenario"] = self.scenario.name
+        self._seal_later(self.policy.owner, "breach", body)
+
+    # -- outgoing ------------------------------------------------------------------------
+
+    def _send(self, kind: str, event: CotEvent, *, alert: bool = False, exclude: TakClient | None = None,
+              keep: bool = True) -> int:
+        """Encode once; queue for every client whose party may receive `kind` (and, with
+        ``marti/dest``, that announced a named callsign or uid). Returns the clients offered."""
+        allowed = self.policy.allowed(kind)
+        data = to_cot_xml(event)
+        if keep:
+            if kind == "track":
+                self.stats.tracks_sent += 1
+            elif kind == "breach":
+                self.stats.breaches += 1
+            if not (event.dest_callsigns or event.dest_uids):
+                self.picture[event.uid] = _Entry(kind, event, data)
+                if len(self.picture) > 4 * self.max_positions:
+                    self._prune_picture()
+        if self.on_event is not None:
+            self.on_event(kind, event)
+        n = 0
+        dest_c, dest_u = set(event.dest_callsigns), set(event.dest_uids)
+        for c in list(self.clients):
+            if c is exclude or c.party not in allowed:
+                continue
+            if (dest_c or dest_u) and not (c.callsigns & dest_c or c.uids & dest_u):
+                continue
+            n += 1
+            try:
+                self.stats.dropped_positions += c.offer(event.uid, data, alert)
+            except _Evicted as exc:
+                self.stats.evicted += 1
+                log.warning("client evicted: %s", exc)
+                c.closed = True
+                c.wake.set()
+                self.clients.discard(c)
+        return n
+
+    def _prune_picture(self) -> None:
+        now = datetime.now(timezone.utc)
+        for uid in [u for u, e in self.picture.items() if e.event.stale <= now]:
+            del self.picture[uid]
+
+    def _send_picture(self, client: TakClient) -> None:
+        """The current picture for a new connection: what its party may see and is not stale."""
+        self._prune_picture()
+        order = {"breach": 0, "track": 1, "sighting": 2}
+        for uid, e in sorted(self.picture.items(), key=lambda kv: order.get(kv[1].kind, 3)):
+            if client.party in self.policy.allowed(e.kind):
+                client.offer(uid, e.data, e.kind == "breach")
+
+    # -- helpers for tests and tools -----------------------------------------------------
+
+    def party_clients(self, party: str) -> list[TakClient]:
+        return [c for c in self.clients if c.party == party]
+
+
+def sighting_event(uid: str, lat: float, lon: float, *, callsign: str, when: datetime | None = None,
+                   ce: float = 25.0, cot_type: str = "a-h-G-U-C-I", stale_s: float = 120.0,
+                   remarks: str | None = None) -> CotEvent:
+    """A field sighting as a TAK client reports it (hostile infantry by default)."""
+    when = when or datetime.now(timezone.utc)
+    return CotEvent(uid=uid, type=cot_type, how="h-e", time=when, start=when,
+                    stale=when + timedelta(seconds=stale_s), lat=lat, lon=lon, ce=ce,
+                    callsign=callsign, remarks=remarks)
+
+
+async def run_server(server: TakServer, stop: asyncio.Event | None = None) -> None:
+    """Start `server`, run until `stop` is set (or forever), then close it."""
+    await server.start()
+    try:
+        if stop is None:
+            await server.serve_forever()
+        else:
+            await stop.wait()
+    finally:
+        await server.close()
