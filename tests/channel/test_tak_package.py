@@ -82,3 +82,19 @@ def test_pytak_connects_with_the_packaged_pkcs12(deployment, iraq_syria, tmp_pat
                 writer.close()
 
     asyncio.run(main())
+
+
+def test_cli_writes_the_package_and_prints_the_password_once(deployment, tmp_path):
+    from typer.testing import CliRunner
+
+    from borderwatch.cli.main import app
+
+    out = tmp_path / "tr.zip"
+    res = CliRunner().invoke(app, ["channel", "tak-package", str(deployment.path), "--party", "tr",
+                                   "-o", str(out), "--host", "localhost"])
+    assert res.exit_code == 0, res.output
+    assert "connects to localhost:8089:ssl" in res.output
+    password = res.output.split("stored nowhere): ")[1].split()[0]
+    with zipfile.ZipFile(out) as z:
+        key, cert, _ = pkcs12.load_key_and_certificates(z.read("certs/tr.p12"), password.encode())
+    assert cert.subject.rfc4514_string().startswith("CN=tr")

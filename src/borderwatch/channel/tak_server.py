@@ -239,6 +239,7 @@ class TakServer:
         self._tasks: list[asyncio.Task] = []
         self._conn_tasks: set[asyncio.Task] = set()
         self._http = None
+        self.web: Any = None                 # what borderwatch.web.mount returned, if it ran
         self._loop: asyncio.AbstractEventLoop | None = None
 
     # -- lifecycle ---------------------------------------------------------------
@@ -308,10 +309,15 @@ class TakServer:
             kwargs = offer
         else:
             kwargs = {k: v for k, v in offer.items() if k in params}
-        mount(app, **kwargs)
+        self.web = mount(app, **kwargs)
 
     async def serve_forever(self) -> None:
-        await asyncio.gather(*(s.serve_forever() for s in self._servers), *self._tasks)
+        """Serve until a listener, the tracker or the HTTP API stops (uvicorn stops on SIGINT/SIGTERM)."""
+        tasks = [asyncio.ensure_future(s.serve_forever()) for s in self._servers] + list(self._tasks)
+        done, _ = await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        for t in done:
+            if not t.cancelled() and t.exception() is not None:
+                raise t.exception()
 
     async def close(self) -> None:
         """Stop listening, close every client, commit what is queued, stop the HTTP API."""

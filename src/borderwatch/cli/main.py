@@ -14,6 +14,7 @@ import typer
 
 from borderwatch.cli import plan_cmd, scenario_cmd, simulate_cmd, terrain_cmd
 from borderwatch.cli import channel_cmd
+from borderwatch.cli import serve_cmd
 from borderwatch.cli import report_cmd
 from borderwatch.errors import BorderwatchError
 
@@ -29,6 +30,9 @@ app.add_typer(terrain_cmd.app, name="terrain")
 app.add_typer(plan_cmd.app, name="plan")
 app.command("simulate")(simulate_cmd.simulate)
 app.add_typer(channel_cmd.app, name="channel")
+app.command("serve")(serve_cmd.serve)
+app.command("replay")(serve_cmd.replay)
+channel_cmd.app.command("tak-package")(serve_cmd.tak_package)
 app.command("report")(report_cmd.report)
 
 
