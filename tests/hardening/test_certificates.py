@@ -1,0 +1,105 @@
+"""No one let in: foreign, expired and not-yet-valid certificates; keys never world-readable or logged."""
+
+from __future__ import annotations
+
+import ssl
+import stat
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import httpx
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
+from cryptography.x509 import load_pem_x509_certificate
+
+from borderwatch import load_scenario
+from borderwatch.channel import Store, create_deployment, load_deployment
+from borderwatch.channel.api import ServerThread, free_port, make_server
+from borderwatch.channel.client import ChannelClient
+from borderwatch.channel.tls import Issued, issue_client, make_ca
+
+
+@pytest.fixture(scope="module")
+def deployment(tmp_path_factory):
+    root = tmp_path_factory.mktemp("certs")
+    create_deployment(load_scenario("iraq-syria"), root / "dep")
+    return load_deployment(root / "dep")
+
+
+@pytest.fixture
+def server(deployment, tmp_path):
+    port = free_port()
+    with Store(tmp_path / "channel.db", deployment) as store:
+        with ServerThread(make_server(deployment, store, port=port, tls=True)):
+            yield f"https://127.0.0.1:{port}"
+
+
+def _write(issued: Issued, folder: Path, name: str) -> tuple[Path, Path]:
+    crt, key = folder / f"{name}.crt", folder / f"{name}.key"
+    crt.write_bytes(issued.cert.public_bytes(serialization.Encoding.PEM))
+    key.write_bytes(issued.key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                             serialization.NoEncryption()))
+    return crt, key
+
+
+def _deployment_ca(dep) -> Issued:
+    folder = Path(dep.ca_cert_path).parent
+    cert = load_pem_x509_certificate((folder / "ca.crt").read_bytes())
+    key = load_pem_private_key((folder / "ca.key").read_bytes(), password=None)
+    return Issued(key, cert)
+
+
+def _refused(base: str, dep, crt: Path, key: Path) -> None:
+    ctx = ssl.create_default_context(cafile=str(dep.ca_cert_path))
+    ctx.load_cert_chain(str(crt), str(key))
+    with pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError, ssl.SSLError)):
+        with httpx.Client(verify=ctx, timeout=5) as c:
+            c.get(f"{base}/whoami")
+
+
+def test_a_certificate_from_another_ca_is_refused(server, deployment, tmp_path):
+    foreign = make_ca("someone else")
+    crt, key = _write(issue_client(foreign, "someone else", "us"), tmp_path, "foreign-us")
+    _refused(server, deployment, crt, key)
+
+
+def test_an_expired_certificate_of_the_right_ca_is_refused(server, deployment, tmp_path):
+    ca = _deployment_ca(deployment)
+    old = datetime.now(timezone.utc) - timedelta(days=900)
+    crt, key = _write(issue_client(ca, "borderwatch", "us", days=30, now=old), tmp_path, "expired-us")
+    _refused(server, deployment, crt, key)
+
+
+def test_a_not_yet_valid_certificate_is_refused(server, deployment, tmp_path):
+    ca = _deployment_ca(deployment)
+    later = datetime.now(timezone.utc) + timedelta(days=30)
+    crt, key = _write(issue_client(ca, "borderwatch", "us", now=later), tmp_path, "future-us")
+    _refused(server, deployment, crt, key)
+
+
+def test_the_right_certificate_gets_in(server, deployment):
+    c = ChannelClient(server, deployment.identity("us"), verify=deployment.ca_cert_path,
+                      cert=(deployment.client_cert_path("us"), deployment.client_key_path("us")), token=False)
+    with c:
+        assert c.whoami() == "us"
+
+
+def test_private_keys_are_0600_and_never_in_logs_or_errors(deployment, caplog, tmp_path):
+    root = Path(deployment.path)
+    keys = [p for p in root.rglob("*.key")]
+    assert keys, "no private keys found"
+    for p in keys:
+        assert stat.S_IMODE(p.stat().st_mode) == 0o600, p
+    # Nothing a server logs, nor any error it returns, contains key material.
+    secrets = [p.read_text().splitlines()[1][:40] for p in keys]
+    port = free_port()
+    with Store(tmp_path / "c.db", deployment) as store:
+        with ServerThread(make_server(deployment, store, port=port, tls=False, auth=("token",))):
+            with httpx.Client(timeout=5) as c:
+                r = c.get(f"http://127.0.0.1:{port}/envelopes", headers={"Authorization": "Borderwatch us:1:x:y"})
+                assert r.status_code == 401
+                body = r.text
+    logged = caplog.text + body
+    for s in secrets:
+        assert s not in logged
