@@ -564,9 +564,12 @@ def _limit(limit: int) -> int:
     return limit
 
 
+MAX_POSITION = 2**63 - 1   # positions are 64-bit integers in every backend
+
+
 def _position(position: int) -> int:
-    if isinstance(position, bool) or not isinstance(position, int) or position < 0:
-        raise ChannelError(f"position: must be a whole number ≥ 0, got {position!r}")
+    if isinstance(position, bool) or not isinstance(position, int) or not 0 <= position <= MAX_POSITION:
+        raise ChannelError(f"position: must be a whole number from 0 to {MAX_POSITION}, got {position!r}")
     return position
 
 
