@@ -1,0 +1,234 @@
+"""TAK fan-out: one field unit's sightings to N connected clients, ours vs taky, on loopback.
+
+For N = 10, 100, 500 receiving clients, one sender writes M hostile-ground
+sightings (``a-h-G-U-C-I``, a new uid each) as fast as it can; every
+receiver counts the events it gets and when. Rows give events/s accepted in
+(sent ÷ time to write them), events/s delivered (all deliveries ÷ time from
+the first send to the last delivery) and the p99 send-to-receive latency.
+
+- **ours**: `TakServer` in its own process, the Iraq–Syria deployment,
+  every client over mutual TLS with its party's certificate, receivers
+  spread over the five parties; releasability on (sightings reach only the
+  parties the ``detection`` rule names: 2 of 5), each sighting also signed,
+  stored (SQLite, group commit) and tracked.
+- **taky** (PyPI ``taky``, a Python TAK server), in its own process and
+  venv (``TAKY`` env var: its executable; default ``/tmp/takyenv/bin/taky``),
+  plain TCP (its TLS needs its own PKI), no releasability: it sends every
+  event to every other client.
+
+Both servers and the load generator share the machine's cores, so the
+figures are what one box does end to end, not a server in isolation.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import shutil
+import socket
+import ssl
+import subprocess
+import sys
+import tempfile
+import textwrap
+import time
+from datetime import datetime, timedelta, timezone
+from pathlib import Path
+
+import numpy as np
+
+NS = (10, 100, 500)
+TOTAL_DELIVERIES = 20_000          # M = TOTAL_DELIVERIES // N sightings per row (at least 200)
+TAKY = os.environ.get("TAKY", "/tmp/takyenv/bin/taky")
+_SEQ = re.compile(rb'uid="bench-(\d+)"')
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), 0.2):
+                return
+        except OSError:
+            time.sleep(0.1)
+    raise RuntimeError(f"nothing listens on {port}")
+
+
+_OURS = textwrap.dedent("""
+    import asyncio, os, sys
+    from borderwatch.channel import Store, load_deployment
+    from borderwatch.channel.tak_server import TakServer
+    dep = load_deployment(sys.argv[1])
+    async def main():
+        with Store(sys.argv[2], dep) as store:
+            srv = TakServer(dep, store, host="127.0.0.1", tls_port=int(sys.argv[3]), tcp_port=None,
+                            max_positions=100_000, store_sightings=os.environ.get("BENCH_TAK_STORE", "1") == "1")
+            await srv.start()
+            await srv.serve_forever()
+    asyncio.run(main())
+""")
+
+
+def _sightings(m: int) -> list[bytes]:
+    from borderwatch.channel.cot import to_cot_xml
+    from borderwatch.channel.tak_server import sighting_event
+
+    now = datetime.now(timezone.utc)
+    return [to_cot_xml(sighting_event(f"bench-{i}", 34.4 + (i % 100) * 1e-4, 41.0 + (i // 100) * 1e-4,
+                                      callsign="BENCH-1", when=now + timedelta(seconds=i)))
+            for i in range(m)]
+
+
+async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, expect_per_event: int,
+                timeout: float = 60.0) -> dict:
+    events = _sightings(m)
+    recv_t: list[list[tuple[int, float]]] = [[] for _ in range(n)]
+    counts = [0] * n
+
+    async def receiver(k: int, reader) -> None:
+        buf = b""
+        while True:
+            chunk = await reader.read(1 << 16)
+            if not chunk:
+                return
+            now = time.perf_counter()
+            buf += chunk
+            cut = buf.rfind(b"</event>")
+            if cut < 0:
+                continue
+            part, buf = buf[:cut + 8], buf[cut + 8:]
+            for s in _SEQ.findall(part):
+                recv_t[k].append((int(s), now))
+                counts[k] += 1
+
+    conns = []
+    for k in range(n):
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=contexts[k % len(contexts)])
+        conns.append((r, w))
+    _, sw = await asyncio.open_connection("127.0.0.1", port, ssl=sender_ctx)
+    tasks = [asyncio.create_task(receiver(k, r)) for k, (r, _) in enumerate(conns)]
+    await asyncio.sleep(1.0 + n / 200)                    # every connection registered
+    sent_t = np.empty(m)
+    t0 = time.perf_counter()
+    for i, ev in enumerate(events):
+        sent_t[i] = time.perf_counter()
+        sw.write(ev)
+        if i % 50 == 49:
+            await sw.drain()
+    await sw.drain()
+    t_in = time.perf_counter() - t0
+    want = expect_per_event * m
+    end = time.perf_counter() + timeout
+    while sum(counts) < want and time.perf_counter() < end:
+        await asyncio.sleep(0.02)
+        last = max((x[-1][1] for x in recv_t if x), default=t0)
+        if sum(counts) and time.perf_counter() - last > 5.0:
+            break                                         # nothing more for 5 s
+    got = sum(counts)
+    last = max((x[-1][1] for x in recv_t if x), default=t0)
+    lat = np.array([t - sent_t[s] for x in recv_t for s, t in x if s < m])
+    for t in tasks:
+        t.cancel()
+    for _, w in conns:
+        w.close()
+    sw.close()
+    await asyncio.gather(*tasks, return_exceptions=True)
+    return {"in_per_s": m / t_in, "delivered": got, "expected": want,
+            "delivered_per_s": got / max(last - t0, 1e-9),
+            "p99_ms": float(np.percentile(lat, 99) * 1000) if len(lat) else float("nan")}
+
+
+def _ours(n: int, m: int, folder: Path) -> dict:
+    from borderwatch.channel import create_deployment, load_deployment
+    from borderwatch.scenario import load_scenario
+
+    dep_dir = folder / "dep"
+    dep = load_deployment(dep_dir) if (dep_dir / "deployment.toml").exists() else \
+        create_deployment(load_scenario("iraq-syria"), dep_dir)
+    port = _free_port()
+    db = folder / f"tak-{n}.db"
+    proc = subprocess.Popen([sys.executable, "-c", _OURS, str(dep_dir), str(db), str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_port(port, proc)
+
+        def ctx(party: str) -> ssl.SSLContext:
+            c = ssl.create_default_context(cafile=str(dep.ca_cert_path))
+            c.load_cert_chain(dep.client_cert_path(party), dep.client_key_path(party))
+            return c
+
+        parties = list(dep.party_ids)
+        contexts = [ctx(p) for p in parties]
+        allowed = dep.policy.allowed("sighting")
+        per_event = sum(1 for k in range(n) if parties[k % len(parties)] in allowed)
+        return asyncio.run(_load(port, n, m, contexts, ctx(dep.policy.owner), per_event))
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+def _taky(n: int, m: int, folder: Path) -> dict:
+    port = _free_port()
+    root = folder / f"taky-{n}"
+    root.mkdir()
+    conf = root / "taky.conf"
+    conf.write_text(f"[taky]\nhostname = localhost\nnode_id = BENCH\nbind_ip = 127.0.0.1\nroot_dir = {root}\n\n"
+                    f"[cot_server]\nport = {port}\n\n[ssl]\nenabled = false\n")
+    proc = subprocess.Popen([TAKY, "-c", str(conf), "-l", "error"], cwd=root,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        _wait_port(port, proc)
+        return asyncio.run(_load(port, n, m, [None], None, n))
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
+def _fmt(r: dict) -> str:
+    return (f"in {r['in_per_s']:,.0f}/s, delivered {r['delivered']:,}/{r['expected']:,} at "
+            f"{r['delivered_per_s']:,.0f}/s, p99 {r['p99_ms']:.0f} ms")
+
+
+def run(ns=NS) -> list[dict]:
+    """One row per N: ours vs taky (delivered events/s), with the details in the note."""
+    rows = []
+    folder = Path(tempfile.mkdtemp(prefix="bench-tak-"))
+    taky_ok = shutil.which(TAKY) is not None or Path(TAKY).exists()
+    try:
+        for n in ns:
+            m = max(200, TOTAL_DELIVERIES // n)
+            ours = _ours(n, m, folder)
+            note = f"N={n}, M={m} sightings; ours (mTLS, releasability 2/5 parties, signed+stored+tracked): {_fmt(ours)}"
+            peer_s = None
+            if taky_ok:
+                try:
+                    tk = _taky(n, m, folder)
+                    peer_s = tk["delivered_per_s"]
+                    note += f"; taky (plain TCP, to all): {_fmt(tk)}"
+                except Exception as exc:  # noqa: BLE001 - say why, never fake a figure
+                    note += f"; taky failed to run: {type(exc).__name__}: {exc}"
+            else:
+                note += f"; taky not installed at {TAKY}"
+            rows.append({"name": f"TAK fan-out, {n} clients (delivered events/s)",
+                         "ours_s": ours["delivered_per_s"], "peer": "taky 0.10", "peer_s": peer_s,
+                         "note": note})
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return rows
+
+
+if __name__ == "__main__":
+    for row in run([int(a) for a in sys.argv[1:]] or NS):
+        print(row)
