@@ -217,6 +217,7 @@ class ChannelState:
     tokens: TokenVerifier
     auth: frozenset[str]
     peers: PeerRegistry
+    loop: Any = None   # the event loop the committer tells of new envelopes, once serving
 
 
 def _error(status: int, detail: str) -> HTTPException:
@@ -281,11 +282,27 @@ def make_app(deployment: Deployment, store: Store, *,
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI):
+        # The committer tells the hub of every stored envelope once per transaction, in
+        # commit order, on this loop: live delivery does not wait for the HTTP replies.
+        loop = asyncio.get_running_loop()
+
+        def stored(items: list) -> None:
+            loop.call_soon_threadsafe(state.hub.deliver, items)
+
+        committer.add_listener(stored)
+        state.loop = loop
         try:
             yield
         finally:
+            state.loop = None
+            committer.remove_listener(stored)
             if own_committer:
                 await run_in_threadpool(committer.close)
+
+    def deliver_here(items: Any) -> None:
+        # Without the lifespan (say, a test client used outside ``with``) the route delivers.
+        if state.loop is not asyncio.get_running_loop():
+            state.hub.deliver(items)
 
     app = FastAPI(title="borderwatch channel",
                   description="Signed envelopes between parties that do not trust each other, "
@@ -353,58 +370,82 @@ def make_app(deployment: Deployment, store: Store, *,
             return _error(503, text)
         return _error(503, f"store failed, nothing was stored ({type(exc).__name__})")
 
-    async def read_json(request: Request) -> Any:
-        raw = await request.body()
-        if len(raw) > MAX_ENVELOPE_BYTES * (MAX_BATCH if request.url.path.endswith("/batch") else 1):
+    def parse_json(raw: bytes, batch: bool = False) -> Any:
+        if len(raw) > MAX_ENVELOPE_BYTES * (MAX_BATCH if batch else 1):
             raise _error(413, f"request body of {len(raw)} bytes is too large")
         try:
             return json.loads(raw)
         except (ValueError, UnicodeDecodeError) as exc:
             raise _error(400, f"request body is not JSON ({exc})") from None
 
+    async def read_json(request: Request) -> Any:
+        return parse_json(await request.body(), request.url.path.endswith("/batch"))
+
+    async def commit_job(job: Any) -> list[Receipt]:
+        # Authentication, parsing and the signature check run in the committer's checking
+        # threads (Ed25519 releases the GIL), so the event loop keeps serving and delivering.
+        try:
+            return await asyncio.wrap_future(state.committer.submit_job(job))
+        except HTTPException:
+            raise
+        except Exception as exc:
+            raise publish_error(exc) from None
+
+    def request_facts(request: Request) -> tuple[Any, Any, str, str, bytes]:
+        scope = request.scope
+        return (scope.get("client"), request.headers, request.method, scope["path"],
+                scope.get("query_string", b""))
+
     @app.post("/envelopes", status_code=201, summary="Publish a signed envelope",
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": _ENVELOPE_SCHEMA}}}})
-    async def publish(request: Request, party: str = Depends(authenticated)) -> JSONResponse:
+    async def publish(request: Request) -> JSONResponse:
+        facts = request_facts(request)
         raw = await request.body()
-        if len(raw) > MAX_ENVELOPE_BYTES:
-            raise _error(413, f"request body of {len(raw)} bytes is more than the limit of "
-                              f"{MAX_ENVELOPE_BYTES}")
-        env = parse_envelope(raw, party)
-        future = state.committer.submit(env)
-        try:
-            receipt = await asyncio.wrap_future(future)
-        except Exception as exc:
-            raise publish_error(exc) from None
-        state.hub.deliver([(receipt, env)])
+
+        def job() -> list[Any]:
+            party = identify(*facts)
+            if len(raw) > MAX_ENVELOPE_BYTES:
+                raise _error(413, f"request body of {len(raw)} bytes is more than the limit of "
+                                  f"{MAX_ENVELOPE_BYTES}")
+            env = parse_envelope(raw, party)
+            made.append(store.prepare(env))
+            return made
+
+        made: list[Any] = []
+        receipt = (await commit_job(job))[0]
+        if not receipt.duplicate:
+            deliver_here([(receipt, made[0])])
         return JSONResponse(receipt_json(receipt), status_code=200 if receipt.duplicate else 201)
 
     @app.post("/envelopes/batch", status_code=201, summary="Publish many, in one transaction",
               openapi_extra={"requestBody": {"required": True, "content": {
                   "application/json": {"schema": {"type": "array", "items": _ENVELOPE_SCHEMA,
                                                   "maxItems": MAX_BATCH}}}}})
-    async def publish_batch(request: Request, party: str = Depends(authenticated)) -> JSONResponse:
-        data = await read_json(request)
-        if not isinstance(data, list) or not data:
-            raise _error(400, "request body must be a non-empty JSON array of envelopes")
-        if len(data) > MAX_BATCH:
-            raise _error(413, f"{len(data)} envelopes in one batch, more than {MAX_BATCH}")
-        envs = [parse_envelope(obj, party, f"[{i}] ") for i, obj in enumerate(data)]
+    async def publish_batch(request: Request) -> JSONResponse:
+        facts = request_facts(request)
+        raw = await request.body()
 
-        def prepare_and_commit() -> list[Receipt]:
+        def job() -> list[Any]:
+            party = identify(*facts)
+            data = parse_json(raw, batch=True)
+            if not isinstance(data, list) or not data:
+                raise _error(400, "request body must be a non-empty JSON array of envelopes")
+            if len(data) > MAX_BATCH:
+                raise _error(413, f"{len(data)} envelopes in one batch, more than {MAX_BATCH}")
+            envs = [parse_envelope(obj, party, f"[{i}] ") for i, obj in enumerate(data)]
             prepared = []
             for i, e in enumerate(envs):
                 try:
                     prepared.append(store.prepare(e))
                 except ChannelError as exc:
                     raise ChannelError(f"[{i}] {exc}") from None
-            return store.commit(prepared)
+            made.extend(prepared)
+            return prepared
 
-        try:
-            receipts = await run_in_threadpool(prepare_and_commit)
-        except Exception as exc:
-            raise publish_error(exc) from None
-        state.hub.deliver(zip(receipts, envs))
+        made: list[Any] = []
+        receipts = await commit_job(job)
+        deliver_here([(r, p) for r, p in zip(receipts, made) if not r.duplicate])
         return JSONResponse({"receipts": [receipt_json(r) for r in receipts]}, status_code=201)
 
     def _kind(kind: str | None) -> str | None:

@@ -28,8 +28,9 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from .envelope import Envelope, format_time
-from .store import Delivery, Receipt, Store
+from .canonical import escape_string
+from .envelope import FORMAT_VERSION, Envelope, format_time
+from .store import Delivery, Prepared, Receipt, Store
 
 DEFAULT_QUEUE = 10_000
 DEFAULT_BATCH = 500
@@ -38,6 +39,16 @@ DEFAULT_BATCH = 500
 def envelope_text(envelope: Envelope) -> str:
     """The wire form of an envelope as compact JSON text (what a delivery frame embeds)."""
     return json.dumps(envelope.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+
+def row_text(row: Any) -> str:
+    """`envelope_text` assembled from a stored (or prepared) row's columns, whose ``body``
+    and ``releasable_to`` are already canonical JSON: no decoding and re-encoding."""
+    e = escape_string
+    return (f'{{"v":{FORMAT_VERSION},"id":' + e(row["id"]) + ',"sender":' + e(row["sender"])
+            + ',"kind":' + e(row["kind"]) + ',"created":' + e(row["created"])
+            + ',"caveat":' + e(row["caveat"]) + ',"releasable_to":' + row["releasable_to"]
+            + ',"body":' + row["body"] + ',"signature":' + e(row["signature"]) + "}")
 
 
 def delivery_text(position: int, stored: str, envelope_json: str) -> str:
@@ -64,8 +75,8 @@ class Subscription:
 
     def offer(self, position: int, text: str) -> None:
         """Queue a delivery without waiting; on overflow drop the queue and read back later."""
-        if position <= self.last:
-            return
+        if position <= self.last or (self.queue and position == self.queue[-1][0]):
+            return            # sent already, or offered twice in a row
         if len(self.queue) >= self.hub.queue_size:
             self.dropped += len(self.queue) + 1
             self.queue.clear()
@@ -147,11 +158,12 @@ class LiveHub:
             return len(self._subs.get(party, ()))
         return sum(len(s) for s in self._subs.values())
 
-    def deliver(self, receipts: Iterable[tuple[Receipt, Envelope]]) -> None:
+    def deliver(self, receipts: Iterable[tuple[Receipt, Envelope | Prepared]]) -> None:
         """Push newly committed envelopes to their recipients' subscribers (never waits).
 
         Call from the event loop, in commit order where possible (the
-        subscriptions put right whatever arrives out of order).
+        subscriptions put right whatever arrives out of order). Each
+        envelope is encoded once, whatever the number of its subscribers.
         """
         if not self._subs:
             return
@@ -161,7 +173,8 @@ class LiveHub:
             wanted = [(p, pos) for p, pos in receipt.positions if p in self._subs]
             if not wanted:
                 continue
-            env_json = envelope_text(envelope)
+            env_json = (row_text(envelope.row) if isinstance(envelope, Prepared)
+                        else envelope_text(envelope))
             stored = format_time(receipt.stored)
             for party, position in wanted:
                 text = delivery_text(position, stored, env_json)
