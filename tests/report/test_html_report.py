@@ -8,6 +8,7 @@ import json
 import os
 import re
 import shutil
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -105,21 +106,29 @@ def test_report_renders_in_chromium(report, tmp_path_factory):
         pytest.skip(f"{CHROMIUM} is absent (apt-get install chromium; .ci/run installs it)")
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright")
     shots = tmp_path_factory.mktemp("screenshots")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            page = browser.new_page(viewport={"width": 1200, "height": 900})
-            errors, requests = [], []
-            page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
-            page.on("pageerror", lambda e: errors.append(str(e)))
-            page.on("request", lambda r: requests.append(r.url))
-            page.goto(report.as_uri())
-            page.wait_for_load_state("load")
-            sizes = page.eval_on_selector_all(
-                "figure img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
-            page.screenshot(path=str(shots / "report.png"), full_page=True)
-        finally:
-            browser.close()
+    errors, requests = [], []
+
+    def look() -> list:
+        # In a thread of its own: the sync API refuses to start where an event loop runs (the
+        # web map tests' browser may hold one in this process under pytest-xdist).
+        with sync_api.sync_playwright() as p:
+            browser = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            try:
+                page = browser.new_page(viewport={"width": 1200, "height": 900})
+                page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+                page.on("pageerror", lambda e: errors.append(str(e)))
+                page.on("request", lambda r: requests.append(r.url))
+                page.goto(report.as_uri())
+                page.wait_for_load_state("load")
+                sizes = page.eval_on_selector_all(
+                    "figure img", "imgs => imgs.map(i => [i.complete, i.naturalWidth, i.naturalHeight])")
+                page.screenshot(path=str(shots / "report.png"), full_page=True)
+                return sizes
+            finally:
+                browser.close()
+
+    with ThreadPoolExecutor(1) as pool:
+        sizes = pool.submit(look).result(timeout=60)
     assert errors == []
     assert len(sizes) == 5 and all(ok and w > 100 and h > 100 for ok, w, h in sizes)
     assert all(u.startswith(("file:", "data:")) for u in requests), requests

@@ -3,16 +3,11 @@ on a free loopback port, a tiny plan and simulation run behind it, and headless 
 
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pytest
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--no-first-run"]
-LOGINS = {"east": "east-login-code", "west": "west-login-code", "ally": "ally-login-code"}
+from webmap_helpers import CHROMIUM, CHROMIUM_ARGS, LOGINS, Page
 
 
 @pytest.fixture(scope="session")
@@ -74,35 +69,6 @@ def shots(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("screenshots")
 
 
-class Page:
-    """A browser page with its console errors and the URLs it asked for."""
-
-    def __init__(self, browser, base: str) -> None:
-        self.context = browser.new_context(viewport={"width": 1280, "height": 800})
-        self.page = self.context.new_page()
-        self.errors: list[str] = []
-        self.requests: list[str] = []
-        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
-        self.page.on("pageerror", lambda e: self.errors.append(str(e)))
-        self.page.on("request", lambda r: self.requests.append(r.url))
-        self.base = base
-
-    def open(self) -> "Page":
-        self.page.goto(self.base + "/")
-        self.page.wait_for_function("window.bw && window.bw.ready === true", timeout=15000)
-        return self
-
-    def login(self, party: str) -> "Page":
-        self.page.select_option("#party", party)
-        self.page.fill("#code", LOGINS[party])
-        self.page.click("#login-btn")
-        self.page.wait_for_function("window.bw.live === true", timeout=10000)
-        return self
-
-    def close(self) -> None:
-        self.context.close()
-
-
 @pytest.fixture
 def open_page(browser, server):
     pages: list[Page] = []
@@ -115,19 +81,3 @@ def open_page(browser, server):
     yield make
     for p in pages:
         p.close()
-
-
-def publish(server, party: str, kind: str, body: dict, releasable_to) -> object:
-    """Publish through the HTTP API as `party` (token-authenticated, as any client would)."""
-    from borderwatch.channel.client import ChannelClient
-
-    base, deployment, _ = server
-    with ChannelClient(base, deployment.identity(party)) as c:
-        return c.publish(kind, body, releasable_to=releasable_to)
-
-
-def save_for_docs(src: Path, name: str) -> None:
-    """Copy a screenshot into docs/img when asked (BORDERWATCH_DOCS_IMG=1), for the README."""
-    if os.environ.get("BORDERWATCH_DOCS_IMG"):
-        target = Path(__file__).resolve().parents[2] / "docs" / "img" / name
-        shutil.copyfile(src, target)

@@ -10,7 +10,7 @@ from datetime import datetime, timezone
 
 import httpx
 
-from conftest import LOGINS, publish, save_for_docs
+from webmap_helpers import LOGINS, publish
 
 
 def breach_body(lon: float, lat: float, **kw) -> dict:
