@@ -60,7 +60,8 @@ from starlette.concurrency import run_in_threadpool
 
 from ..errors import ChannelError
 from .deployment import Deployment
-from .envelope import KINDS, MAX_ENVELOPE_BYTES, Envelope, format_time, parse_time
+from .envelope import (KINDS, MAX_ENVELOPE_BYTES, Envelope, format_time, parse_time,
+                       read_envelope)
 from .group_commit import GroupCommitter
 from .live import LiveHub, frame_text
 from .store import MAX_LIMIT, Acknowledgement, Delivery, Receipt, Store
@@ -345,18 +346,20 @@ def make_app(deployment: Deployment, store: Store, *,
         return identify(request.scope.get("client"), request.headers, request.method,
                         request.scope["path"], request.scope.get("query_string", b""))
 
-    def parse_envelope(obj: Any, party: str, where: str = "") -> Envelope:
+    party_ids = frozenset(deployment.party_ids)
+
+    def read_checked(obj: Any, party: str, where: str = "") -> tuple[Envelope, str]:
         if not isinstance(obj, (dict, bytes)):
             kind = "an array" if isinstance(obj, list) else type(obj).__name__
             raise _error(400, f"{where}envelope: must be a JSON object, got {kind}")
         try:
-            env = Envelope.from_json(obj, parties=deployment.party_ids)
+            env, body_text = read_envelope(obj, parties=party_ids)
         except ChannelError as exc:
             raise _error(400, f"{where}{exc}") from None
         if env.sender != party:
             raise _error(403, f'{where}envelope {env.id}: sender is "{env.sender}" but you are '
                               f'"{party}"; a party publishes only its own envelopes')
-        return env
+        return env, body_text
 
     def publish_error(exc: BaseException) -> HTTPException:
         text = str(exc)
@@ -408,8 +411,8 @@ def make_app(deployment: Deployment, store: Store, *,
             if len(raw) > MAX_ENVELOPE_BYTES:
                 raise _error(413, f"request body of {len(raw)} bytes is more than the limit of "
                                   f"{MAX_ENVELOPE_BYTES}")
-            env = parse_envelope(raw, party)
-            made.append(store.prepare(env))
+            env, body_text = read_checked(raw, party)
+            made.append(store.prepare(env, body_text=body_text))
             return made
 
         made: list[Any] = []
@@ -433,11 +436,11 @@ def make_app(deployment: Deployment, store: Store, *,
                 raise _error(400, "request body must be a non-empty JSON array of envelopes")
             if len(data) > MAX_BATCH:
                 raise _error(413, f"{len(data)} envelopes in one batch, more than {MAX_BATCH}")
-            envs = [parse_envelope(obj, party, f"[{i}] ") for i, obj in enumerate(data)]
+            envs = [read_checked(obj, party, f"[{i}] ") for i, obj in enumerate(data)]
             prepared = []
-            for i, e in enumerate(envs):
+            for i, (e, body_text) in enumerate(envs):
                 try:
-                    prepared.append(store.prepare(e))
+                    prepared.append(store.prepare(e, body_text=body_text))
                 except ChannelError as exc:
                     raise ChannelError(f"[{i}] {exc}") from None
             made.extend(prepared)

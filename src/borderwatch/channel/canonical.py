@@ -131,6 +131,11 @@ def format_number(x: float, where: str = "value") -> str:
         raise ChannelError(f"{where}: {x} is not a finite number")
     if x == 0:
         return "0"  # also -0.0
+    text = repr(x)
+    if "e" not in text:
+        # repr() writes fixed notation only for 1e-4 <= |x| < 1e16, inside ECMAScript's
+        # fixed range, with the same shortest digits: only a trailing ".0" differs.
+        return text[:-2] if text.endswith(".0") else text
     sign = "-" if x < 0 else ""
     # repr() gives the shortest digit string that round-trips, the same
     # digits ECMAScript chooses; only the layout differs.

@@ -124,35 +124,41 @@ class Envelope:
         The signature is *not* checked here (that needs the deployment's
         keys); `borderwatch.channel.store.Store.publish` checks it.
         """
-        if isinstance(data, Mapping):
-            obj: Any = data
-        else:
-            obj = decode_json(data, what="envelope", max_bytes=MAX_ENVELOPE_BYTES)
-        if not isinstance(obj, Mapping):
-            raise ChannelError(f"envelope: must be a JSON object, got {_describe(obj)}")
-        label = _label(obj)
-        unknown = sorted(set(obj) - set(_FIELDS))
-        if unknown:
-            raise ChannelError(f"{label}: unknown field{'s' if len(unknown) > 1 else ''} "
-                               f"{', '.join(repr(k) for k in unknown)} (expected {', '.join(_FIELDS)})")
-        for key in _FIELDS:
-            if key not in obj:
-                raise ChannelError(f'{label}: field "{key}" is missing')
-        v = obj["v"]
-        if v != FORMAT_VERSION or isinstance(v, bool) or not isinstance(v, int):
-            raise ChannelError(f'{label}: field "v" must be {FORMAT_VERSION}, got {_describe(v)}')
-        env = cls(
-            id=_parse_uuid(obj["id"], label),
-            sender=_str(obj["sender"], label, "sender"),
-            kind=_str(obj["kind"], label, "kind"),
-            body=_body(obj["body"], label),
-            created=parse_time(_str(obj["created"], label, "created"), f'{label}: field "created"'),
-            caveat=_str(obj["caveat"], label, "caveat", nonempty=False),
-            releasable_to=_release_list(obj["releasable_to"], label),
-            signature=_signature(obj["signature"], label),
-        )
-        check_envelope(env, parties)
-        return env
+        return read_envelope(data, parties=parties)[0]
+
+
+def read_envelope(data: bytes | str | Mapping[str, Any], *,
+                  parties: Collection[str] | None = None) -> tuple[Envelope, str]:
+    """`Envelope.from_json`, also returning the body's canonical JSON text (which
+    `Store.prepare` accepts, so that the body is not encoded twice)."""
+    if isinstance(data, Mapping):
+        obj: Any = data
+    else:
+        obj = decode_json(data, what="envelope", max_bytes=MAX_ENVELOPE_BYTES)
+    if not isinstance(obj, Mapping):
+        raise ChannelError(f"envelope: must be a JSON object, got {_describe(obj)}")
+    label = _label(obj)
+    unknown = sorted(set(obj) - set(_FIELDS))
+    if unknown:
+        raise ChannelError(f"{label}: unknown field{'s' if len(unknown) > 1 else ''} "
+                           f"{', '.join(repr(k) for k in unknown)} (expected {', '.join(_FIELDS)})")
+    for key in _FIELDS:
+        if key not in obj:
+            raise ChannelError(f'{label}: field "{key}" is missing')
+    v = obj["v"]
+    if v != FORMAT_VERSION or isinstance(v, bool) or not isinstance(v, int):
+        raise ChannelError(f'{label}: field "v" must be {FORMAT_VERSION}, got {_describe(v)}')
+    env = Envelope(
+        id=_parse_uuid(obj["id"], label),
+        sender=_str(obj["sender"], label, "sender"),
+        kind=_str(obj["kind"], label, "kind"),
+        body=_body(obj["body"], label),
+        created=parse_time(_str(obj["created"], label, "created"), f'{label}: field "created"'),
+        caveat=_str(obj["caveat"], label, "caveat", nonempty=False),
+        releasable_to=_release_list(obj["releasable_to"], label),
+        signature=_signature(obj["signature"], label),
+    )
+    return env, check_envelope(env, parties)
 
 
 def make_envelope(key: Ed25519PrivateKey, sender: str, kind: str, body: Body, *,
