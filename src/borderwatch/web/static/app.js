@@ -54,6 +54,7 @@
   var bw = window.bw = { ready: false, tracks: {}, breaches: {}, messages: {}, layers: {} };
   var map = bw.map = L.map("map", { preferCanvas: false, zoomControl: true, attributionControl: true });
   map.attributionControl.setPrefix(false);
+  map.createPane("basemap").style.zIndex = 250;       // below the overlays (terrain shading included)
   map.attributionControl.addAttribution("Natural Earth (public domain)");
   var canvas = L.canvas({ padding: 0.2 });
   var config = null, session = sessionStorage.getItem("bw-session"),
@@ -133,7 +134,7 @@
       bw.countryFeatures = fc.features;
       var layer = L.geoJSON(fc, {
         style: { color: "#7a7a7a", weight: 1, fillColor: "#f2efe6", fillOpacity: 1, className: "bw-country" },
-        interactive: false
+        pane: "basemap", interactive: false
       });
       L.layerGroup([layer, countryLabels]).addTo(map);
       drawCountryLabels();
