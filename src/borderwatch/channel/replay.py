@@ -3,13 +3,9 @@
 Two halves:
 
 - `record(scenario, plan, hours=..., seed=..., out=...)` runs the
-  simulator's own world (`borderwatch.sim.world.prepare`) and the engine's
-  own movement and sensing functions (towers, aircraft, patrols, clutter)
-  for a short window and saves every report to ``detections.npz``: time,
-  lon/lat, 1σ circular error, sensor name, class. It is `run_once` without
-  the tracker and the outcome bookkeeping: the engine has no hook to hand
-  its detections out, so this loop repeats its movement step (see
-  `_advance`) and calls its look functions as it does.
+  simulator (`borderwatch.sim.engine.run_once`) for a short window and keeps
+  every batch its sensors send (its `on_detections` hook), saved to
+  ``detections.npz``: time, lon/lat, 1σ circular error, sensor name, class.
 - `replay(run_dir, host, port, ...)` sends them, paced at `speed` × real
   time, as CoT sightings (``a-h-G-U-C-I`` people, ``a-h-G-E-V`` vehicles,
   ``a-u-G`` clutter-or-unknown) over TCP or over TLS with a party's client
@@ -60,36 +56,14 @@ class Recorded:
         return len(self.t)
 
 
-def _advance(world, opt, k, step, t_start, done, s, l1, l2, start, cross_pt, h1, h2, v0, vehicle):
-    """Move every active group one step: `run_once`'s movement (Tobler on foot, slope-limited vehicles)."""
-    t = k * step
-    active = np.flatnonzero((t_start <= t) & ~done)
-    if len(active):
-        sa = s[active]
-        first = sa < l1[active]
-        head = np.where(first[:, None], h1[active], h2[active])
-        pos = np.where(first[:, None], start[active] + h1[active] * sa[:, None],
-                       cross_pt[active] + h2[active] * (sa - l1[active])[:, None])
-        z0 = world.elevation_at(pos[:, 0], pos[:, 1])
-        z1 = world.elevation_at(pos[:, 0] + head[:, 0] * 30.0, pos[:, 1] + head[:, 1] * 30.0)
-        slope = (z1 - z0) / 30.0
-        factor = np.where(vehicle[active], np.maximum(0.25, 1 - 4 * np.abs(slope)),
-                          np.exp(-3.5 * np.abs(slope + 0.05)) / np.exp(-0.175))
-        s_new = sa + v0[active] * factor * step
-        s[active] = s_new
-        done[active[s_new >= l1[active] + l2[active]]] = True
-    return t, active
-
-
 def record(scenario: Any, plan: Any, *, hours: float = 1.0, seed: int = 0, share: float | None = None,
            out: str | Path | None = None, options: Any = None) -> Recorded:
     """Simulate `hours` of crossings against `plan` and keep every sensor report; saved to
     ``out/detections.npz`` when `out` is given."""
-    from borderwatch.sim import engine as E
+    from borderwatch.sim.engine import run_once
     from borderwatch.sim.options import SimOptions
     from borderwatch.sim.world import prepare
     from borderwatch.track.detections import Detections
-    from borderwatch.track.detections import PERSON, VEHICLE
     from .cot_bridge import circular_error_m
 
     if not hours > 0:
@@ -98,55 +72,8 @@ def record(scenario: Any, plan: Any, *, hours: float = 1.0, seed: int = 0, share
         options = SimOptions(hours=hours, tail_h=0.0) if share is None else \
             SimOptions(hours=hours, tail_h=0.0, share=share)
     world = prepare(scenario, plan, options)
-    opt = world.options
-    rng = np.random.default_rng(seed)
-    src, size, vehicle, target, chain, cross_plan = E._groups(world, rng)
-    n = len(src)
-    start, cross_pt, end = E._routes(world, src, chain)
-    seg1, seg2 = cross_pt - start, end - cross_pt
-    l1, l2 = np.hypot(seg1[:, 0], seg1[:, 1]), np.hypot(seg2[:, 0], seg2[:, 1])
-    h1 = seg1 / np.maximum(l1, 1e-9)[:, None]
-    h2 = seg2 / np.maximum(l2, 1e-9)[:, None]
-    v0 = np.where(vehicle, opt.vehicle_speed_mps, opt.foot_speed_mps)
-    t_start = cross_plan - l1 / (0.9 * v0)
-    s = np.maximum(np.where(t_start < 0, np.minimum(-t_start * 0.9 * v0, l1 - 1.0), 0.0), 0.0)
-    visf = np.where(vehicle, opt.vehicle_visibility, 1.0) * np.sqrt(size / max(size.mean(), 1.0) if n else 1.0)
-    cat = np.where(vehicle, VEHICLE, PERSON).astype(np.int8)
-    n_p = world.n_patrols
-    day = opt.patrol_day
-    if n_p:
-        day = int(rng.integers(world.patrol_stretches_km.shape[0])) if day is None else \
-            int(day) % world.patrol_stretches_km.shape[0]
-    phase = rng.random(max(n_p, 1))
-    acquired = np.zeros((n, len(world.sensor_names)), bool)
-    done = np.zeros(n, bool)
-    stats: dict[str, float] = {"detections": 0, "clutter": 0, "report_trials": 0}
-    step = opt.step_s
-    look_every = max(1, int(round(opt.look_s / step)))
-    patrol_every = max(1, int(round(opt.patrol_look_s / step)))
     batches: list[Detections] = []
-    for k in range(int(np.ceil((opt.hours + opt.tail_h) * 3600.0 / step)) + 1):
-        t, active = _advance(world, opt, k, step, t_start, done, s, l1, l2, start, cross_pt, h1, h2, v0,
-                             vehicle)
-        tower_look = k % look_every == 0
-        patrol_look = n_p > 0 and k % patrol_every == 0
-        if not (tower_look or patrol_look):
-            continue
-        hour = (t / 3600.0) % 24.0
-        night = hour >= opt.night_start_h or hour < opt.night_end_h
-        found = []
-        if len(active):
-            pos = E._position(active, s, l1, start, cross_pt, h1, h2)
-            if tower_look and world.n_towers:
-                found += E._towers_look(world, rng, t, active, pos, acquired, visf, cat, night, stats)
-            if tower_look and world.n_orbits:
-                found += E._air_look(world, rng, t, active, pos, acquired, visf, cat, night, stats)
-            if patrol_look:
-                found += E._patrols_look(world, rng, t, day, phase, active, pos, acquired, visf, cat, night,
-                                         stats)
-        if tower_look:
-            found += E._clutter(world, rng, t, stats)
-        batches += [d for d, _ in found if len(d)]
+    run_once(world, seed, on_detections=lambda t, d: batches.append(d))
     dets = Detections.concat(batches) if batches else Detections.empty()
     order = np.argsort(dets.t, kind="stable")
     lon, lat = world.border.projection.to_lonlat(dets.x[order], dets.y[order])

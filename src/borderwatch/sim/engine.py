@@ -123,8 +123,12 @@ def _patrol_positions(world: World, day: int, t: float, phase: np.ndarray):
                                                 y + n[:, 1] * opt.patrol_offset_m])
 
 
-def run_once(world: World, seed: int) -> RunOutcome:
-    """Simulate one window with the given seed; returns a row per group and run totals."""
+def run_once(world: World, seed: int, on_detections=None) -> RunOutcome:
+    """Simulate one window with the given seed; returns a row per group and run totals.
+
+    `on_detections(t, detections)`, when given, sees every batch the sensors
+    send, just before the tracker does (to record a run for `borderwatch replay`).
+    """
     wall0 = time.perf_counter()
     opt = world.options
     rng = np.random.default_rng(seed)
@@ -224,6 +228,8 @@ def run_once(world: World, seed: int) -> RunOutcome:
             continue
         stats["detections"] += len(dets)
         stats["scans"] += 1
+        if on_detections is not None:
+            on_detections(t, dets)
         tracker.step(dets)
         new = breaches.update(tracker)
         if new:
