@@ -300,3 +300,14 @@ def test_no_walker_carries_two_confirmed_tracks():
     est = tr.estimates()
     for i, j in itertools.combinations(range(len(est)), 2):
         assert np.hypot(*(est.xy[i] - est.xy[j])) > 5.0
+
+
+def test_a_reporter_can_join_a_running_tracker():
+    tr = Tracker(TrackerConfig(q=0.05), sensors=("tower-1",))
+    tr.step(Detections.position(0.0, [0.0], [0.0], 5.0, 0))
+    with pytest.raises(TrackError, match="knows 1 sensors"):
+        tr.step(Detections.position(1.0, [1.0], [0.0], 5.0, 1))
+    assert tr.add_sensor("patrol-7") == 1
+    assert tr.add_sensor("patrol-7") == 1
+    tr.step(Detections.position(1.0, [1.0], [0.0], 5.0, 1))
+    assert tr.history.sensors_of(1).tolist() == [0, 1]

@@ -510,9 +510,8 @@ class TakServer:
     def _sensor(self, party: str, event: CotEvent) -> str:
         name = f"{party}/{event.callsign or event.uid}"
         if name not in self.sensor_index:
-            # Reporters join while the tracker runs: the tracker keeps its sensors as a tuple of names.
-            self.sensor_index[name] = len(self.tracker.sensors)
-            self.tracker.sensors = self.tracker.sensors + (name,)
+            # Reporters join while the tracker runs.
+            self.sensor_index[name] = self.tracker.add_sensor(name)
         return name
 
     async def _track_loop(self) -> None:

@@ -310,6 +310,14 @@ class Tracker:
                           np.zeros(k, np.int32), np.zeros(k, np.int32), np.full(k, t), np.full(k, t),
                           np.where(veh, cfg.q_vehicle, cfg.q), d.category.copy())
 
+    def add_sensor(self, name: str) -> int:
+        """Register a reporter that joined while the tracker runs; returns its sensor index."""
+        name = str(name)
+        if name in self.sensors:
+            return self.sensors.index(name)
+        self.sensors = self.sensors + (name,)
+        return len(self.sensors) - 1
+
     def replace_config(self, **changes) -> None:
         """Change settings between scans (e.g. a wider gate at night)."""
         self.config = replace(self.config, **changes)
