@@ -334,3 +334,43 @@ def test_openapi_schema_is_published(channel):
             "/envelopes/{envelope_id}/ack", "/envelopes/{envelope_id}/acks", "/cursor"} <= set(doc["paths"])
     body = doc["paths"]["/envelopes"]["post"]["requestBody"]["content"]["application/json"]["schema"]
     assert "signature" in body["required"]
+
+
+def test_concurrent_single_posts_share_commits_and_arrive_live_once_in_order(store_url, deployment,
+                                                                             ids):
+    port = free_port()
+    n = 60
+    with Store(store_url, deployment) as store:
+        server = make_server(deployment, store, port=port, tls=False, auth=("token",))
+        committer = server.config.app.state.channel.committer
+        with ServerThread(server):
+            base = f"http://127.0.0.1:{port}"
+            sub = ChannelClient(base, ids["tr"], keys=deployment)
+
+            async def scenario():
+                got = []
+
+                async def listen():
+                    async for d in sub.subscribe(after=0):
+                        got.append(d)
+                        if len(got) == n:
+                            return
+
+                task = asyncio.create_task(listen())
+                await asyncio.sleep(0.3)
+                envs = [ids["us"].seal("breach", {"i": i}, releasable_to=["tr"]) for i in range(n)]
+                async with httpx.AsyncClient(base_url=base) as http:
+                    async def post(e):
+                        r = await http.post("/envelopes", content=e.to_json(), headers={
+                            "Authorization": make_token(ids["us"], "POST", "/envelopes")})
+                        assert r.status_code == 201, r.text
+                    await asyncio.gather(*(post(e) for e in envs))
+                await asyncio.wait_for(task, 20)
+                return got
+
+            got = asyncio.run(scenario())
+            sub.close()
+            batches = committer.batches
+    assert [d.position for d in got] == list(range(1, n + 1))
+    assert len({d.envelope.id for d in got}) == n
+    assert batches < n           # the concurrent POSTs were committed in shared transactions

@@ -218,3 +218,19 @@ def test_any_time_and_body_round_trip_through_json(ids, deployment, when, body):
     back = Envelope.from_json(env.to_json(), parties=deployment.party_ids)
     assert back.created == when
     back.verify(deployment.public_key("sdf"))
+
+
+def test_read_envelope_returns_the_canonical_body(breach, deployment):
+    from borderwatch.channel.envelope import read_envelope
+
+    env, body_text = read_envelope(breach.to_json(), parties=deployment.party_ids)
+    assert env == breach
+    assert body_text.encode() == canonical_json(breach.body)
+
+
+@pytest.mark.parametrize("x, text", [(370.5, "370.5"), (1.0, "1"), (-0.001, "-0.001"),
+                                     (1e-4, "0.0001"), (1e-7, "1e-7"), (1e15, "1000000000000000"),
+                                     (1e16, "10000000000000000"), (1e21, "1e+21"),
+                                     (1763300000.123456, "1763300000.123456")])
+def test_number_fast_path_matches_ecmascript(x, text):
+    assert format_number(x) == text

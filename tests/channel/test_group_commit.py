@@ -84,3 +84,42 @@ def test_closed_committer_refuses(store, ids):
     committer.close()
     with pytest.raises(ChannelError, match="closed"):
         committer.publish(ids["us"].seal("text", {"i": 1}, releasable_to=[]))
+
+
+def test_units_are_all_or_nothing_and_listeners_hear_commit_order(store, ids):
+    stored = ids["us"].seal("text", {"i": -1}, releasable_to=["tr"])
+    store.publish(stored)
+    heard: list = []
+    units = [[store.prepare(ids["us"].seal("text", {"u": u, "i": i}, releasable_to=["tr"]))
+              for i in range(3)] for u in range(4)]
+    clash = store.prepare(ids["us"].seal("text", {"i": -2}, releasable_to=["tr"], id=stored.id))
+    units[2].append(clash)            # unit 2 must fail whole; the others are stored
+    with GroupCommitter(store) as committer:
+        committer.add_listener(lambda items: heard.extend(items))
+        futures = [committer.submit_prepared(u) for u in units]
+        with pytest.raises(ChannelError, match="already stored with different content"):
+            futures[2].result()
+        for k in (0, 1, 3):
+            assert [r.duplicate for r in futures[k].result()] == [False] * 3
+    assert store.count("tr") == 1 + 9
+    positions = [dict(r.positions)["tr"] for r, _ in heard]
+    assert positions == sorted(positions) == list(range(2, 11))
+    assert {p.envelope.id for _, p in heard} == {p.envelope.id for k in (0, 1, 3) for p in units[k]}
+    assert verify(store).ok
+
+
+def test_jobs_check_in_the_pool_and_close_commits_what_is_pending(store, ids):
+    envs = [ids["sdf"].seal("track", {"i": i}, releasable_to=["us"]) for i in range(30)]
+    committer = GroupCommitter(store, linger_s=0.001)
+
+    def failing():
+        raise ChannelError("job refused")
+
+    bad = committer.submit_job(failing)
+    futures = [committer.submit_job(lambda e=e: [store.prepare(e)]) for e in envs]
+    committer.close()
+    with pytest.raises(ChannelError, match="job refused"):
+        bad.result()
+    assert sorted(f.result()[0].position for f in futures) == list(range(1, 31))
+    with pytest.raises(ChannelError, match="closed"):
+        committer.submit_job(lambda: []).result()

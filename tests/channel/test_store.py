@@ -283,3 +283,15 @@ def test_racing_acknowledgements_and_cursor_moves(store_url, deployment, ids):
     assert errors == []
     with Store(store_url, deployment) as s:
         assert len(s.acknowledgements("iq-mod", alert.id)) == 1 and s.cursor("tr") == 1
+
+
+def test_prepare_with_body_text_still_checks_parties_and_signature(store, ids, deployment):
+    from borderwatch.channel.envelope import read_envelope
+
+    env = ids["us"].seal("text", {"i": 1}, releasable_to=["tr"])
+    checked, body_text = read_envelope(env.to_json(), parties=deployment.party_ids)
+    assert store.prepare(checked, body_text=body_text).row == store.prepare(env).row
+    with pytest.raises(ChannelError, match="does not verify"):
+        store.prepare(replace(checked, signature=bytes(64)), body_text=body_text)
+    with pytest.raises(ChannelError, match="unknown party"):
+        store.prepare(replace(checked, releasable_to=("nobody",)), body_text=body_text)
