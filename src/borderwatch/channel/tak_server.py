@@ -191,12 +191,13 @@ class TakServer:
                  max_positions: int = 1_000, max_alerts: int = 10_000,
                  track_stale_s: float = 60.0, breach_stale_s: float = 600.0,
                  store_sightings: bool = True, tracker_config: Any = None,
-                 epoch: datetime | None = None) -> None:
+                 epoch: datetime | None = None, web_options: dict | None = None) -> None:
         from borderwatch.geo.border import Border
         from borderwatch.scenario import load_scenario
         from borderwatch.track.breach import BreachDetector
         from borderwatch.track.tracker import Tracker
 
+        self.web_options = dict(web_options or {})
         if tcp_party is not None:
             deployment.party(tcp_party)     # raises, naming the known parties
         elif tcp_port is not None and tcp_port != DEFAULT_TCP_PORT:
@@ -303,7 +304,7 @@ class TakServer:
         if mount is None:
             return
         offer = {"deployment": self.deployment, "store": self.store, "server": self,
-                 "scenario": self.scenario, "hub": self.hub}
+                 "scenario": self.scenario, "hub": self.hub, **self.web_options}
         params = inspect.signature(mount).parameters
         if any(p.kind is p.VAR_KEYWORD for p in params.values()):
             kwargs = offer

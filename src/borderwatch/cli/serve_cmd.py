@@ -23,9 +23,12 @@ def serve(
     tcp_port: int = typer.Option(8087, "--tcp-port", help="CoT over plain TCP, only with --tcp-party."),
     tcp_party: str = typer.Option(None, "--tcp-party", help="Open plain TCP; every TCP client speaks for this "
                                   "party (nothing authenticates it: labs only)."),
-    http_port: int = typer.Option(8443, "--http-port", help="The channel's HTTPS API, mutual TLS (0: off)."),
+    http_port: int = typer.Option(8443, "--http-port", help="The channel's HTTPS API and the web map (0: off)."),
+    plan: Path = typer.Option(None, "--plan", help="A plan folder (`borderwatch plan -o DIR`) for the map."),
+    sim: Path = typer.Option(None, "--sim", help="A simulation folder (`borderwatch simulate -o DIR`) the "
+                             "map's time slider replays."),
 ) -> None:
-    """Run the TAK CoT server (TLS 8089, optional TCP 8087) and the channel API in one process."""
+    """Run the TAK CoT server (TLS 8089, optional TCP 8087), the channel API and the web map in one process."""
     import asyncio
     import logging
 
@@ -39,12 +42,16 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     dep = load_deployment(deployment)
     url = str(dep.path / STORE_FILE) if store is None else store
+    for name, folder in (("--plan", plan), ("--sim", sim)):
+        if folder is not None and not folder.is_dir():
+            raise ChannelError(f"{name} {folder}: no such folder")
+    web_options = {k: v for k, v in (("plan_dir", plan), ("sim_dir", sim)) if v is not None}
 
     async def main() -> None:
         with Store(url, dep) as s:
             srv = TakServer(dep, s, scenario, host=host, tls_port=tls_port or None,
                             tcp_port=tcp_port if tcp_party else None, tcp_party=tcp_party,
-                            http_port=http_port or None)
+                            http_port=http_port or None, web_options=web_options)
             await srv.start()
             console.print(f"borderwatch TAK server for {dep.scenario} (deployment {dep.id}); store {s.url}")
             if srv.tls_port:
@@ -54,10 +61,12 @@ def serve(
                 console.print(f"  CoT TCP  {host}:{srv.tcp_port}  unauthenticated, speaks for {tcp_party}")
             if srv.http_port:
                 console.print(f"  API      https://{host}:{srv.http_port}  (mutual TLS or signed tokens)")
-                logins = getattr(srv.web, "logins", None)
-                if logins:
-                    console.print(f"  map      https://{host}:{srv.http_port}/  logins: "
-                                  + ", ".join(f"{p} {c}" for p, c in logins.items()))
+                if getattr(srv.web, "logins", None):
+                    from borderwatch.web import write_logins
+
+                    # Login codes are secrets: written 0600 for the operator, never printed or logged.
+                    path = write_logins(srv.web, dep.path / "web-logins.toml")
+                    console.print(f"  map      https://{host}:{srv.http_port}/  (party login codes in {path})")
             try:
                 await srv.serve_forever()
             finally:
