@@ -267,10 +267,11 @@ def build_report(plan_dir: str | Path, sim_dir: str | Path | None = None, *,
                  f'({"proven optimal" if t.optimal else f"gap {t.gap * 100:.2f}%"}); '
                  + (f"{plan.patrols.units} patrol units on {plan.patrols.window * plan.patrols.target_km:g}"
                     f"-km stretches ({html.escape(plan.patrols.method)}); " if plan.patrols else "")
-                 + f"{len(plan.orbits)} air orbits. The adversary's best expected success is "
-                 f"<b>{plan.attacker_best:.3f}</b> against this plan, {plan.attacker_best_uniform:.3f} "
-                 f"against the same patrols spread evenly and {plan.attacker_best_towers_only:.3f} "
-                 "against the towers alone.</p>")
+                 + f"{len(plan.orbits)} air orbits. The adversary's best crossing has expected success "
+                 f"<b>{100 * plan.attacker_best:.3f}</b> against this plan (at km {plan.attacked_km:.0f}), "
+                 f"{100 * plan.attacker_best_uniform:.3f} against the same patrols spread evenly and "
+                 f"{100 * plan.attacker_best_towers_only:.3f} against the towers alone (units: % of the "
+                 "border's crossing value, as `borderwatch plan` prints them).</p>")
     if synthetic:
         parts.append('<p class="synthetic">Terrain is SYNTHETIC: visibility is illustrative.</p>')
     parts.append(_figure("fig-plan-map", map_b64, "The plan on the map: towers, what they see, "
