@@ -117,3 +117,17 @@ def test_demo_delivers_the_breach_to_those_allowed_and_audits(monkeypatch, capsy
     assert [p for p in EVERYONE if rows[p][2] == "withheld"] == ["sy-gov", "tr"]
     assert "the same answer as for an id that does not exist" in out
     assert "audit: OK" in out
+
+
+def test_init_names_the_server_hosts_in_its_certificate(monkeypatch, tmp_path):
+    from cryptography import x509
+
+    monkeypatch.setattr(sys, "argv", ["borderwatch", "channel", "init", "tiny", "-o", str(tmp_path / "d"),
+                                      "--host", "192.0.2.10", "--host", "tak.example.org"])
+    with pytest.raises(SystemExit) as done:
+        main.run()
+    assert done.value.code in (0, None)
+    cert = x509.load_pem_x509_certificate((tmp_path / "d" / "server" / "server.crt").read_bytes())
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert [str(ip) for ip in san.get_values_for_type(x509.IPAddress)] == ["192.0.2.10"]
+    assert san.get_values_for_type(x509.DNSName) == ["tak.example.org"]

@@ -28,12 +28,16 @@ def init(
     output: Path = typer.Option(..., "-o", "--output", help="Folder for the new deployment."),
     overwrite: bool = typer.Option(False, "--overwrite", help="Replace an existing deployment "
                                    "(destroys every party's keys)."),
+    host: list[str] = typer.Option(None, "--host", help="A name or address clients will use to reach the "
+                                   "server (repeat for several; default: localhost and 127.0.0.1). The "
+                                   "server certificate names exactly these."),
 ) -> None:
     """Create a deployment: party keys, a CA with TLS certificates, and the policy."""
     from borderwatch.channel import create_deployment
     from borderwatch.scenario import load_scenario
 
-    dep = create_deployment(load_scenario(scenario), output, overwrite=overwrite)
+    kw = {"server_hosts": tuple(host)} if host else {}
+    dep = create_deployment(load_scenario(scenario), output, overwrite=overwrite, **kw)
     table = Table(title=f"deployment {dep.id} for {dep.scenario}")
     for col in ("party", "name", "role", "receives"):
         table.add_column(col)
