@@ -13,6 +13,7 @@ and the ratio peer / ours (above 1: we are faster).
 - tracking: our columnar tracker vs Stone Soup's MultiTargetTracker, time and GOSPA (bench_track)
 - simulation: a 24-hour iraq-syria run vs the 60 s target, runs/s on local workers and Dask (bench_sim)
 - channel: envelopes/s signed, stored and delivered live to 5 parties, SQLite and PostgreSQL (bench_channel)
+- TAK: CoT fan-out to 10/100/500 clients vs taky (bench_tak)
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ def main() -> None:
         ("tracking", rows_of("bench_track")),
         ("simulation", rows_of("bench_sim")),
         ("channel", rows_of("bench_channel")),
+        ("tak", rows_of("bench_tak")),
     ]
     only = set(sys.argv[1:])
     print(f"{'benchmark':72s} {'borderwatch':>12s}  {'peer':>34s} {'time':>10s} {'peer/ours':>9s}  note")
