@@ -299,7 +299,9 @@ class Store:
             now_dt = datetime.now(timezone.utc)
             now = format_time(now_dt)
             seq, prev = head.seq, head.hash
-            positions: dict[str, int] = {}
+            positions = self._last_positions(
+                conn, {party for id_, p in first.items() if id_ not in existing
+                       for party in p.recipients})
             env_rows: list[dict[str, Any]] = []
             rcpt_rows: list[dict[str, Any]] = []
             done: dict[str, Receipt] = {}
@@ -310,10 +312,6 @@ class Store:
                 seq += 1
                 placed: dict[str, int] = {}
                 for party in p.recipients:
-                    if party not in positions:
-                        positions[party] = conn.execute(
-                            select(func.coalesce(func.max(recipients.c.position), 0))
-                            .where(recipients.c.party == party)).scalar_one()
                     positions[party] += 1
                     placed[party] = positions[party]
                     rcpt_rows.append({"seq": seq, "party": party, "position": placed[party]})
@@ -329,6 +327,19 @@ class Store:
                 conn.execute(update(chain_head).where(chain_head.c.id == 1)
                              .values(seq=seq, hash=prev))
         return [done[p.row["id"]] for p in prepared]
+
+    @staticmethod
+    def _last_positions(conn: Connection, parties: set[str]) -> dict[str, int]:
+        """Each party's last position, in one round trip: one scalar subquery per party,
+        each answered from the (party, position) index by its max() shortcut."""
+        if not parties:
+            return {}
+        order = sorted(parties)
+        row = conn.execute(select(*(
+            select(func.coalesce(func.max(recipients.c.position), 0))
+            .where(recipients.c.party == party).scalar_subquery().label(f"p{i}")
+            for i, party in enumerate(order)))).one()
+        return {party: int(row[i]) for i, party in enumerate(order)}
 
     def _existing(self, conn: Connection, ids: list[str]) -> dict[str, Any]:
         found: dict[str, Any] = {}
