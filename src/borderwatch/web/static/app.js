@@ -139,6 +139,17 @@
       L.layerGroup([layer, countryLabels]).addTo(map);
       drawCountryLabels();
       bw.layers.countries = layer;
+      return getJSON("/web/data/rivers.geojson").then(function (rv) {
+        // Natural Earth 1:50m rivers and lakes, drawn with the basemap under every overlay.
+        bw.layers.rivers = L.geoJSON(rv, {
+          style: function (f) {
+            return f.properties.kind === "lake"
+              ? { color: "#6fa8d6", weight: 0.8, fillColor: "#a9cfee", fillOpacity: 1, className: "bw-lake" }
+              : { color: "#5b9bd0", weight: 1.6, className: "bw-river" };
+          },
+          pane: "basemap", interactive: false
+        }).addTo(map);
+      });
     });
     jobs.push(base);
     return base.then(function () {
