@@ -31,5 +31,4 @@ with sync_playwright() as p:
     pg.wait_for_timeout(1500)
     pg.screenshot(path="docs/img/web-map.png")
     print("console errors:", errors)
-    print(pg.inner_text("body")[:600])
     b.close()
