@@ -115,6 +115,7 @@ _TOL_H = 1e-6          # hours: rounding slack in checks (3.6 ms)
 _MIN_PIECE = 5         # minutes: shortest stretch on station the planner schedules
 _KEEP_STEPS = 4        # coarsest group steps kept per orbit and type
 _BIG = 10_000
+_MAX_PERIOD_DAYS = 14   # longest rotation build_roster plans (cycles of horizon_h)
 
 
 # --------------------------------------------------------------------------- records
@@ -395,7 +396,7 @@ def daily_pattern_bound(orbits: Sequence[Orbit], aircraft: Sequence[AircraftType
 
 
 def _daily_bound(orbits, aircraft, horizon_h, capped, max_iter=300,
-                 handover_min: float = 0.0) -> _DailyBound | None:
+                 handover_min: float = 0.0, converge: bool = False) -> _DailyBound | None:
     from scipy.optimize import linprog
 
     K, O = len(aircraft), len(orbits)
@@ -499,7 +500,7 @@ def _daily_bound(orbits, aircraft, horizon_h, capped, max_iter=300,
         if not added:
             best_bound = max(best_bound, value)
             break
-        if math.ceil(best_bound - 1e-6) >= math.ceil(value - 1e-6):
+        if not converge and math.ceil(best_bound - 1e-6) >= math.ceil(value - 1e-6):
             break
     if capped and best_bound > counts.sum() + 1e-6:
         # Artificial coverage is unavoidable: no fractional mix of patterns fits the fleet.
@@ -1366,24 +1367,35 @@ def coverage_gaps(intervals: Sequence[tuple[float, float]], horizon_h: float = 2
 
 
 def check_roster(roster: Roster, orbits: Sequence[Orbit], aircraft: Sequence[AircraftType],
-                 horizon_h: float = 24.0, *, handover_min: float | None = None) -> list[str]:
+                 horizon_h: float | None = None, *, handover_min: float | None = None) -> list[str]:
     """Independent verifier; returns one sentence per violation (empty list: the roster holds).
 
     Checks, in continuous time and with the exact transit times: every moment
     of every orbit covered (cyclic), each sortie within its type's endurance,
     transit times respected both ways, turnaround between consecutive sorties
     of the same tail (including from its last sortie to its first of the next
-    day), so also one orbit at a time per tail, and no more tails of a type
+    period), so also one orbit at a time per tail, and no more tails of a type
     than the fleet has. With a handover (default: the roster's own), an
     aircraft arriving while another is on station must find one that was
     already there stay with it for that many minutes.
+
+    The roster repeats every ``roster.horizon_h`` hours (its period: one day,
+    or several for a multi-day rotation), and everything is checked over that
+    whole period, so every minute of every day is covered. ``horizon_h``, if
+    given, is the cycle the caller asked for (a day): the period must be a
+    whole number of such cycles (or divide one).
     """
-    H = float(horizon_h)
+    H = float(roster.horizon_h)
+    out: list[str] = []
+    if horizon_h is not None:
+        lo, hi = sorted((float(horizon_h), H))
+        if lo <= 0 or abs(hi / lo - round(hi / lo)) > 1e-9:
+            out.append(f"roster repeats every {H:g} h, which is not a whole number of "
+                       f"{float(horizon_h):g} h cycles")
     ho = (roster.handover_min if handover_min is None else handover_min) / 60.0
     tol = 1e-6
     orb = {o.id: o for o in orbits}
     acs = {a.id: a for a in aircraft}
-    out: list[str] = []
     by_tail: dict[str, list[Sortie]] = {}
     by_orbit: dict[str, list[tuple[float, float]]] = {o.id: [] for o in orbits}
     for s in roster.sorties:
@@ -1446,8 +1458,11 @@ def check_roster(roster: Roster, orbits: Sequence[Orbit], aircraft: Sequence[Air
 
 
 def _hhmm(h: float) -> str:
+    """``HH:MM``; past the first day of a multi-day period, ``day N HH:MM``."""
     m = int(round(h * 60))
-    return f"{m // 60:02d}:{m % 60:02d}"
+    day = (m - 1) // 1440 if m > 1440 else 0      # 24:00 ends a day, it does not start the next
+    m -= 1440 * day
+    return (f"day {day + 1} " if day else "") + f"{m // 60:02d}:{m % 60:02d}"
 
 
 # --------------------------------------------------------------------------- build
@@ -1458,8 +1473,17 @@ Row = tuple[int, int, int, int, int, int, int]   # type, tail no., orbit, takeof
 
 def build_roster(orbits: Sequence[Orbit], aircraft: Sequence[AircraftType], *,
                  horizon_h: float = 24.0, handover_min: float = 0.0,
-                 time_limit_s: float = 10.0) -> Roster:
-    """Plan a daily roster covering every orbit around the clock with the fewest aircraft.
+                 time_limit_s: float = 10.0, max_period_days: int = 1) -> Roster:
+    """Plan a roster covering every orbit around the clock with the fewest aircraft.
+
+    ``max_period_days`` (``m``): the roster may repeat every ``p`` cycles of
+    ``horizon_h`` for any ``p <= m`` (a multi-day rotation: a tail's pattern
+    shifts from day to day, which lets it fly full ``E + G`` cycles when they
+    do not divide 24 h). The returned roster's ``horizon_h`` is its period
+    ``p x horizon_h``; its lower bound is valid for every roster of period at
+    most ``m`` cycles (the smallest daily-pattern bound over those periods,
+    and the period-free relay bound). ``m = 1`` (the default) is the daily
+    roster.
 
     Never raises for an infeasible problem: the roster then says
     ``feasible=False`` with the reason, the gaps that remain after the
@@ -1473,7 +1497,11 @@ def build_roster(orbits: Sequence[Orbit], aircraft: Sequence[AircraftType], *,
     orbits = list(orbits)
     aircraft = list(aircraft)
     _validate(orbits, aircraft, horizon_h, handover_min, time_limit_s)
-    H = int(round(horizon_h * 60))
+    if (isinstance(max_period_days, bool) or not isinstance(max_period_days, (int, np.integer))
+            or not 1 <= max_period_days <= _MAX_PERIOD_DAYS):
+        raise BorderwatchError(f"max_period_days must be a whole number from 1 to {_MAX_PERIOD_DAYS}, "
+                               f"got {max_period_days!r}")
+    H0 = int(round(horizon_h * 60))
     h = int(math.ceil(handover_min - 1e-9))
     K, O = len(aircraft), len(orbits)
     caps = [int(a.count) for a in aircraft]
@@ -1484,48 +1512,47 @@ def build_roster(orbits: Sequence[Orbit], aircraft: Sequence[AircraftType], *,
                       horizon_h, handover_min)
 
     legs = _legs(orbits, aircraft)
-    groups = _groups(legs, K, O, H, h)
-    servable = sorted({o for g in groups for o in g.orbits})
+    servable = sorted({o for g in _groups(legs, K, O, H0, h) for o in g.orbits})
     unreachable = [o for o in range(O) if o not in servable]
     rng = random.Random(0)
 
     def left_s() -> float:
         return time_limit_s - (time.perf_counter() - t_start)
 
-    # Bounds, over the orbits some type can serve.
+    # Bounds, over the orbits some type can serve, valid for every period allowed.
     sub = [orbits[o] for o in servable]
+    periods = list(range(1, int(max_period_days) + 1))
     rb_cap = relay_bound(sub, aircraft, capped=True, handover_min=h)
-    db_cap = _daily_bound(sub, aircraft, horizon_h, True, handover_min=h)
     rb_free = relay_bound(sub, aircraft, capped=False, handover_min=h)
-    db_free = _daily_bound(sub, aircraft, horizon_h, False, handover_min=h)
-    free_lb = max(rb_free or 0, db_free.bound if db_free is not None else 0)
-    fleet_short = rb_cap is None or db_cap is None or db_cap.insufficient
-    lower = free_lb if fleet_short else max(rb_cap, db_cap.bound)
+    db_cap = {p: _daily_bound(sub, aircraft, p * horizon_h, True, handover_min=h, converge=len(periods) > 1)
+              for p in periods}
+    db_free = {p: _daily_bound(sub, aircraft, p * horizon_h, False, handover_min=h) for p in periods}
+    ok_cap = {p: d for p, d in db_cap.items() if d is not None and not d.insufficient}
+    free_db = [d.bound for d in db_free.values() if d is not None]
+    free_lb = max(rb_free or 0, min(free_db) if free_db else 0)
+    fleet_short = rb_cap is None or not ok_cap
+    lower = free_lb if fleet_short else max(rb_cap, min(d.bound for d in ok_cap.values()))
     relay = rb_free if fleet_short else rb_cap
 
-    rows: list[Row] = []
-    left = list(servable)
-    short = fleet_short or bool(unreachable)
-    if servable and sum(caps) > 0:
-        # Cover every orbit (or, when the fleet is short, as many orbits as possible) in full.
-        budget = max(0.3, left_s()) * (0.4 if short else 0.65)
-        res = _solve_plan(groups, legs, K, H, h, caps, servable, budget, rng)
-        if res is not None:
-            rows, left = res
-        # Small neighbourhoods (and small instances) with the free-form slot model; keep
-        # time for the smallest-fleet search if orbits are still uncovered.
-        share = 0.5 if (short or left) else 0.9
-        rows, left = _improve_small(rows, left, legs, K, H, h, caps,
-                                    time.perf_counter() + max(0.2, left_s()) * share)
-
-    # Whatever is left: let the spare aircraft cover what they can of it.
-    if left or unreachable:
-        used = [len({r[1] for r in rows if r[0] == k}) for k in range(K)]
-        spare = [caps[k] - used[k] for k in range(K)]
-        cov: dict[int, list[tuple[int, int]]] = {}
-        for r in rows:
-            cov.setdefault(r[2], []).append((r[4], r[5]))
-        rows = rows + _fill_gaps(left, spare, legs, K, H, h, cov, list(used))
+    # Which periods to plan: with a choice, the two whose pattern LP (a fractional fleet) is
+    # smallest, the shorter period first among equals; a p-day roster is also a kp-day one.
+    if len(periods) > 1:
+        lp = {p: (ok_cap[p].value if p in ok_cap else math.inf) for p in periods}
+        tried = sorted(periods, key=lambda p: (round(lp[p], 6), p))[:2]
+    else:
+        tried = periods
+    best = None
+    for i, p in enumerate(tried):
+        share = 0.55 if i + 1 < len(tried) else 1.0
+        budget = max(0.3, left_s()) * share
+        rows, left = _plan_period(legs, K, O, p * H0, h, caps, servable, bool(unreachable),
+                                  fleet_short, budget, rng)
+        key = (len(left), len({(r[0], r[1]) for r in rows}), p)
+        if best is None or key < best[0]:
+            best = (key, p, rows, left)
+    _, p, rows, left = best
+    H = p * H0
+    period_h = p * horizon_h
 
     sorties = _to_sorties(rows, orbits, aircraft, H)
     fleet_used = dict(none_used)
@@ -1537,25 +1564,61 @@ def build_roster(orbits: Sequence[Orbit], aircraft: Sequence[AircraftType], *,
     for s in sorties:
         by_orbit[s.orbit].append((s.on_station_h, s.off_station_h))
     for oid, ivs in by_orbit.items():
-        gaps = coverage_gaps(ivs, horizon_h)
+        gaps = coverage_gaps(ivs, period_h)
         if gaps:
             uncovered[oid] = [(round(a, 6), round(b, 6)) for a, b in gaps]
     feasible = not uncovered
     if feasible:
         return Roster(tuple(sorties), True, fleet_used, available, int(lower), n_used, {}, "",
-                      dict(fleet_used), relay, horizon_h, handover_min)
+                      dict(fleet_used), relay, period_h, handover_min)
 
     min_fleet = None
     if not unreachable:
+        groups = _groups(legs, K, O, H, h)
         free = _solve_plan(groups, legs, K, H, h, None, servable, max(0.3, left_s()), rng)
         if free is not None and not free[1]:
             min_fleet = dict(none_used)
             for k, n in {(r[0], r[1]) for r in free[0]}:
                 min_fleet[aircraft[k].id] += 1
     reason = _reason(orbits, aircraft, legs, unreachable, uncovered, fleet_short, free_lb, min_fleet,
-                     horizon_h, h)
+                     period_h, h)
     return Roster(tuple(sorties), False, fleet_used, available, int(lower), n_used, uncovered, reason,
-                  min_fleet, relay, horizon_h, handover_min)
+                  min_fleet, relay, period_h, handover_min)
+
+
+def _plan_period(legs, K: int, O: int, H: int, h: int, caps: list[int], servable: list[int],
+                 some_unreachable: bool, fleet_short: bool, budget: float, rng: random.Random
+                 ) -> tuple[list[Row], list[int]]:
+    """Rows of a roster of period H minutes (groups, then small neighbourhoods, then gap filling)."""
+    t_end = time.perf_counter() + budget
+
+    def left_s() -> float:
+        return t_end - time.perf_counter()
+
+    groups = _groups(legs, K, O, H, h)
+    rows: list[Row] = []
+    left = list(servable)
+    short = fleet_short or some_unreachable
+    if servable and sum(caps) > 0:
+        # Cover every orbit (or, when the fleet is short, as many orbits as possible) in full.
+        res = _solve_plan(groups, legs, K, H, h, caps, servable,
+                          max(0.3, left_s()) * (0.4 if short else 0.65), rng)
+        if res is not None:
+            rows, left = res
+        # Small neighbourhoods (and small instances) with the free-form slot model; keep
+        # time for the smallest-fleet search if orbits are still uncovered.
+        share = 0.5 if (short or left) else 0.9
+        rows, left = _improve_small(rows, left, legs, K, H, h, caps,
+                                    time.perf_counter() + max(0.2, left_s()) * share)
+    # Whatever is left: let the spare aircraft cover what they can of it.
+    if left or some_unreachable:
+        used = [len({r[1] for r in rows if r[0] == k}) for k in range(K)]
+        spare = [caps[k] - used[k] for k in range(K)]
+        cov: dict[int, list[tuple[int, int]]] = {}
+        for r in rows:
+            cov.setdefault(r[2], []).append((r[4], r[5]))
+        rows = rows + _fill_gaps(left, spare, legs, K, H, h, cov, list(used))
+    return rows, left
 
 
 def _solve_plan(groups, legs, K, H, h, caps, servable, budget, rng):
