@@ -7,6 +7,7 @@ Any exception other than `CotError` is a crash. Run as a script:
 import sys
 
 import atheris
+import quiet_exit  # noqa: F401  (no SIGALRM death after a clean campaign)
 
 with atheris.instrument_imports():
     from borderwatch.channel.cot import parse_cot

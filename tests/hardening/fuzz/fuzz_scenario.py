@@ -11,6 +11,7 @@ from importlib import resources
 from pathlib import Path
 
 import atheris
+import quiet_exit  # noqa: F401  (no SIGALRM death after a clean campaign)
 
 with atheris.instrument_imports():
     from borderwatch.errors import BorderwatchError
