@@ -63,7 +63,7 @@ from typing import Any
 
 from ..errors import BorderwatchError, ChannelError, CotError
 from .cot import CotEvent, to_cot_xml
-from .cot_bridge import breach_to_cot, estimates_to_cot, is_sighting, sightings_to_detections
+from .cot_bridge import TRACK_UID_PREFIX, breach_to_cot, estimates_to_cot, is_sighting, sightings_to_detections
 from .deployment import Deployment
 from .envelope import Envelope
 from .group_commit import GroupCommitter
@@ -188,7 +188,7 @@ class TakServer:
                  host: str = "127.0.0.1", tls_port: int | None = DEFAULT_TLS_PORT,
                  tcp_port: int | None = DEFAULT_TCP_PORT, tcp_party: str | None = None,
                  http_port: int | None = None, http_tls: bool = True,
-                 max_positions: int = 1_000, max_alerts: int = 10_000,
+                 max_positions: int = 1_000, max_alerts: int = 10_000, max_picture: int = 100_000,
                  track_stale_s: float = 60.0, breach_stale_s: float = 600.0,
                  store_sightings: bool = True, tracker_config: Any = None,
                  epoch: datetime | None = None, web_options: dict | None = None) -> None:
@@ -219,6 +219,7 @@ class TakServer:
         self.tcp_party = tcp_party
         self.http_tls = http_tls
         self.max_positions, self.max_alerts = int(max_positions), int(max_alerts)
+        self.max_picture = int(max_picture)
         self.track_stale_s, self.breach_stale_s = float(track_stale_s), float(breach_stale_s)
         self.store_sightings = store_sightings
         self.epoch = (epoch or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -227,7 +228,9 @@ class TakServer:
         self.sensor_index: dict[str, int] = {}
         self.stats = TakStats()
         self.clients: set[TakClient] = set()
-        self.picture: dict[str, _Entry] = {}
+        self.picture: OrderedDict[str, _Entry] = OrderedDict()   # least recently updated first
+        self._pruned_at = 0.0
+        self._pictured_tracks: set[int] = set()   # track ids with an entry in the picture
         self.on_event: Callable[[str, CotEvent], None] | None = None   # (kind, event) sent out
         self.committer = GroupCommitter(store)
         self.hub = LiveHub(store)
@@ -529,11 +532,12 @@ class TakServer:
                 log.warning("sightings refused by the tracker: %s", exc)
                 continue
             tracks, breaches, live = out
-            for uid in [u for u, e in self.picture.items()
-                        if e.kind == "track" and int(u.rsplit("-", 1)[1]) not in live]:
-                del self.picture[uid]          # deleted tracks leave the picture
+            for tid in [t for t in self._pictured_tracks if t not in live]:
+                self._pictured_tracks.discard(tid)          # deleted tracks leave the picture
+                self.picture.pop(f"{TRACK_UID_PREFIX}{tid}", None)
             for ev in tracks:
                 self._send("track", ev)
+                self._pictured_tracks.add(int(ev.uid[len(TRACK_UID_PREFIX):]))
             for b, ev in breaches:
                 self._send("breach", ev, alert=True)
                 self._seal_breach(b)
@@ -592,8 +596,8 @@ class TakServer:
                 self.stats.breaches += 1
             if not (event.dest_callsigns or event.dest_uids):
                 self.picture[event.uid] = _Entry(kind, event, data)
-                if len(self.picture) > 4 * self.max_positions:
-                    self._prune_picture()
+                self.picture.move_to_end(event.uid)
+                self._prune_picture()
         if self.on_event is not None:
             self.on_event(kind, event)
         n = 0
@@ -614,14 +618,30 @@ class TakServer:
                 self.clients.discard(c)
         return n
 
-    def _prune_picture(self) -> None:
-        now = datetime.now(timezone.utc)
-        for uid in [u for u, e in self.picture.items() if e.event.stale <= now]:
-            del self.picture[uid]
+    def _prune_picture(self, force: bool = False) -> None:
+        """Drop stale entries (a full pass at most once a second: the picture can hold every
+        track of 13,000 people, and a pass per event would make each send O(picture)); past
+        `max_picture`, the least recently updated entries other than alerts go as well."""
+        mono = self._loop.time() if self._loop is not None else 0.0
+        if force or mono - self._pruned_at >= 1.0:
+            self._pruned_at = mono
+            now = datetime.now(timezone.utc)
+            for uid in [u for u, e in self.picture.items() if e.event.stale <= now]:
+                del self.picture[uid]
+        excess = len(self.picture) - self.max_picture
+        if excess > 0:
+            oldest = []
+            for uid, e in self.picture.items():          # least recently updated first
+                if e.kind != "breach":
+                    oldest.append(uid)
+                    if len(oldest) == excess:
+                        break
+            for uid in oldest:
+                del self.picture[uid]
 
     def _send_picture(self, client: TakClient) -> None:
         """The current picture for a new connection: what its party may see and is not stale."""
-        self._prune_picture()
+        self._prune_picture(force=True)
         order = {"breach": 0, "track": 1, "sighting": 2}
         for uid, e in sorted(self.picture.items(), key=lambda kv: order.get(kv[1].kind, 3)):
             if client.party in self.policy.allowed(e.kind):
