@@ -158,6 +158,104 @@ def test_other_horizon():
     assert_valid(r, o, fleet, horizon_h=12.0)
 
 
+# --------------------------------------------------------------------------- multi-day rotations
+
+
+@functools.lru_cache(maxsize=1)
+def _rotation():
+    """One UAV orbit 360 km out (tau = 2 h): 10 h on station per 18 h cycle.
+
+    Two tails relay it if each flies a full 14 h sortie every 18 h, which a
+    24 h pattern cannot hold (one 14 h sortie, or two of 8 h, a day: at most
+    10 h on station each, 20 h < 24 h), so a daily roster needs 3 tails and
+    a multi-day rotation 2; 1 can never do (E < 24 h). Both figures are exact.
+    """
+    o = [Orbit("far", 360e3, 0.0)]
+    fleet = [uav(3)]
+    daily = build_roster(o, fleet, time_limit_s=2)
+    multi = build_roster(o, fleet, time_limit_s=2, max_period_days=3)
+    return o, fleet, daily, multi
+
+
+def test_multi_day_rotation_saves_a_tail_the_daily_pattern_cannot():
+    o, fleet, daily, multi = _rotation()
+    assert_valid(daily, o, fleet)
+    assert daily.horizon_h == 24.0 and daily.aircraft_used == daily.lower_bound == 3
+    assert daily_pattern_bound(o, fleet) == 3 and relay_bound(o, fleet) == 2
+    assert_valid(multi, o, fleet)
+    assert multi.horizon_h in (48.0, 72.0)           # the period: whole days
+    assert multi.aircraft_used == multi.lower_bound == 2
+    # Every tail keeps E and G across the period's wrap, and no sortie is as long as the period.
+    for s in multi.sorties:
+        assert s.landing_h - s.takeoff_h <= 14.0 + 1e-9
+
+
+def test_multi_day_bound_is_the_smallest_over_the_periods_allowed():
+    o, fleet = line_orbits(12), line_fleet(6, 8, 6)
+    db = {p: daily_pattern_bound(o, fleet, horizon_h=24.0 * p) for p in (1, 2, 3)}
+    rb = relay_bound(o, fleet)
+    assert db[1] is not None and rb is not None
+    # A p-day roster is also a 2p-day one, so the 2-day bound cannot exceed the daily one;
+    # the relay bound holds for every period.
+    assert rb <= db[2] <= db[1]
+    assert rb <= db[3]
+
+
+def test_checker_sees_the_whole_multi_day_period():
+    o, fleet, _, r = _rotation()
+    P = r.horizon_h
+    assert check_roster(r, o, fleet) == [] and check_roster(r, o, fleet, 24.0) == []
+    # A sortie taken away on a later day leaves a gap there, not only on day 1.
+    late = max(r.sorties, key=lambda s: s.on_station_h % P)
+    broken = dataclasses.replace(r, sorties=tuple(s for s in r.sorties if s is not late))
+    v = check_roster(broken, o, fleet)
+    assert any(x.startswith("orbit far: no aircraft on station") for x in v)
+    # The same sorties read as a daily roster fold onto one day: turnarounds break.
+    as_daily = dataclasses.replace(r, horizon_h=24.0)
+    assert any("turnaround" in x for x in check_roster(as_daily, o, fleet))
+    # A period that is not whole days is refused.
+    assert any("not a whole number" in x for x in check_roster(r, o, fleet, 36.0 if P == 48.0 else 48.0))
+    # Pulling a tail's next sortie 1 h closer to its last one breaks its turnaround across the wrap.
+    tail = r.sorties[0].aircraft
+    mine = sorted((s for s in r.sorties if s.aircraft == tail), key=lambda s: s.takeoff_h)
+    first = mine[0]
+    early = dataclasses.replace(first, takeoff_h=first.takeoff_h - 1, on_station_h=first.on_station_h - 1,
+                                off_station_h=first.off_station_h - 1, landing_h=first.landing_h - 1)
+    v = check_roster(dataclasses.replace(r, sorties=tuple(early if s is first else s for s in r.sorties)),
+                     o, fleet)
+    assert any("turnaround is 4 h" in x for x in v)
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    n_orbits=st.integers(1, 3),
+    counts=st.tuples(st.integers(0, 5), st.integers(0, 5)),
+    seed=st.integers(0, 10_000),
+    days=st.integers(2, 4),
+)
+def test_property_multi_day_rosters_are_checked_and_bounded(n_orbits, counts, seed, days):
+    import random
+
+    rng = random.Random(seed)
+    o = [Orbit(f"O{i}", rng.uniform(-300e3, 300e3), rng.uniform(0, 150e3)) for i in range(n_orbits)]
+    fleet = [isr(counts[0]), uav(counts[1])]
+    r = build_roster(o, fleet, time_limit_s=0.4, max_period_days=days)
+    assert r.horizon_h % 24.0 == 0 and r.horizon_h <= 24.0 * days
+    v = check_roster(r, o, fleet, 24.0)
+    if r.feasible:
+        assert v == [] and r.lower_bound <= r.aircraft_used
+        assert r.lower_bound >= (r.relay_bound or 0)
+    else:
+        assert r.uncovered and all("no aircraft on station" in x for x in v)
+
+
+def test_bad_period_raises():
+    with pytest.raises(BorderwatchError, match="max_period_days"):
+        build_roster([Orbit("O1", 0, 0)], [isr()], max_period_days=0)
+    with pytest.raises(BorderwatchError, match="max_period_days"):
+        build_roster([Orbit("O1", 0, 0)], [isr()], max_period_days=2.5)
+
+
 # --------------------------------------------------------------------------- infeasible
 
 
