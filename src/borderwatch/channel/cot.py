@@ -66,7 +66,7 @@ _ILLEGAL_XML = re.compile("[^\t\n\r\x20-\ud7ff\ue000-\ufffd\U00010000-\U0010ffff
 _DECL = re.compile(rb"<\?xml\s+version\s*=\s*([\"'])1\.[0-9]+\1"
                    rb"(?:\s+encoding\s*=\s*([\"'])(?i:utf-?8)\2)?"
                    rb"(?:\s+standalone\s*=\s*([\"'])(?:yes|no)\3)?\s*\?>")
-_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
+XML_DECLARATION = b'<?xml version="1.0" encoding="UTF-8" standalone="yes"?>\n'
 
 
 # -- the record ----------------------------------------------------------------
@@ -498,4 +498,4 @@ def to_cot_xml(event: CotEvent, *, declaration: bool = True) -> bytes:
             f'<point lat="{e.lat!r}" lon="{e.lon!r}" hae="{e.hae!r}" ce="{e.ce!r}" le="{e.le!r}"/>')
     body = head + _detail_xml(e) + "</event>"
     out = body.encode("utf-8")
-    return _DECLARATION + out if declaration else out
+    return XML_DECLARATION + out if declaration else out

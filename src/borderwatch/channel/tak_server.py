@@ -62,7 +62,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import BorderwatchError, ChannelError, CotError
-from .cot import CotEvent, to_cot_xml
+from .cot import XML_DECLARATION, CotEvent, to_cot_xml
 from .cot_bridge import TRACK_UID_PREFIX, breach_to_cot, estimates_to_cot, is_sighting, sightings_to_detections
 from .deployment import Deployment
 from .envelope import Envelope
@@ -467,9 +467,10 @@ class TakServer:
             self.stats.sightings += 1
             self._pending.append((client.party, event))
             self._pending_wake.set()
+            xml = to_cot_xml(event, declaration=False)     # encoded once: stored and relayed
             if self.store_sightings:
-                self._seal_later(client.party, "sighting", to_cot_xml(event, declaration=False).decode())
-            self._send("sighting", event, exclude=client)
+                self._seal_later(client.party, "sighting", xml.decode())
+            self._send("sighting", event, exclude=client, data=XML_DECLARATION + xml)
         else:
             self.stats.relayed += 1
             self._send("text", event, exclude=client, keep=False)
@@ -584,11 +585,13 @@ class TakServer:
     # -- outgoing ------------------------------------------------------------------------
 
     def _send(self, kind: str, event: CotEvent, *, alert: bool = False, exclude: TakClient | None = None,
-              keep: bool = True) -> int:
-        """Encode once; queue for every client whose party may receive `kind` (and, with
-        ``marti/dest``, that announced a named callsign or uid). Returns the clients offered."""
+              keep: bool = True, data: bytes | None = None) -> int:
+        """Encode once (or take `data`, the event already encoded); queue for every client whose
+        party may receive `kind` (and, with ``marti/dest``, that announced a named callsign or
+        uid). Returns the clients offered."""
         allowed = self.policy.allowed(kind)
-        data = to_cot_xml(event)
+        if data is None:
+            data = to_cot_xml(event)
         if keep:
             if kind == "track":
                 self.stats.tracks_sent += 1
