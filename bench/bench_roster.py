@@ -72,6 +72,7 @@ from borderwatch.plan.roster import (  # noqa: E402
 SLOT_MIN = 15
 PEER_LIMIT_S = 120.0
 SMALL_PEER_LIMIT_S = 30.0
+ROTATION_DAYS = 7       # multi-day rows: any period up to a week
 
 
 def instance() -> tuple[list[Orbit], list[AircraftType]]:
@@ -196,13 +197,34 @@ def _row(name: str, orbits, fleet, peer_limit_s: float) -> dict:
             "note": note}
 
 
+def _row_rotation(name: str, orbits, fleet, max_period_days: int = ROTATION_DAYS) -> dict:
+    """Ours with multi-day rotations allowed, against ours held to a daily roster (same input)."""
+    t0 = time.perf_counter()
+    multi = build_roster(orbits, fleet, max_period_days=max_period_days)
+    t_multi = time.perf_counter() - t0
+    bad = check_roster(multi, orbits, fleet, 24.0)
+    t0 = time.perf_counter()
+    daily = build_roster(orbits, fleet)
+    t_daily = time.perf_counter() - t0
+    bad_daily = check_roster(daily, orbits, fleet, 24.0)
+    ok = "" if multi.feasible and not bad else " (NOT VALID)"
+    ok_daily = "" if daily.feasible and not bad_daily else " (NOT VALID)"
+    note = (f"fleet ours {multi.aircraft_used}{ok} (period {multi.horizon_h / 24:g} days) vs bound "
+            f"{multi.lower_bound} for any period <= {max_period_days} days (relay bound "
+            f"{multi.relay_bound}); daily roster {daily.aircraft_used}{ok_daily} vs daily bound "
+            f"{daily.lower_bound}; {sum(a.count for a in fleet)} available")
+    return {"name": name, "ours_s": t_multi, "peer": "ours, daily roster", "peer_s": t_daily, "note": note}
+
+
 def run() -> list[dict]:
     orbits, fleet = instance()
     rows = [_row("air roster, 12 orbits, 4 types: groups + CP-SAT", orbits, fleet, PEER_LIMIT_S)]
+    rows.append(_row_rotation("air roster, 12 orbits, 4 types, multi-day rotation", orbits, fleet))
     # The issue's own kind of case: 12 orbits with enough aircraft of each type that
     # pooling is free to choose (40 ISR, 40 UAV, 40 + 40 helicopters available).
     ample = [dataclasses.replace(a, count=40) for a in fleet]
     rows.append(_row("air roster, 12 orbits, ample fleet: groups + CP-SAT", orbits, ample, PEER_LIMIT_S))
+    rows.append(_row_rotation("air roster, 12 orbits, ample fleet, multi-day rotation", orbits, ample))
     # A small case the naive model can solve: 4 mid-line orbits, 3 ISR, 4 UAV, 3 + 3 helicopters.
     small = [dataclasses.replace(a, count=c) for a, c in zip(fleet, (3, 4, 3, 3))]
     rows.append(_row("air roster, 4 orbits, 4 types: groups + CP-SAT", orbits[4:8], small, SMALL_PEER_LIMIT_S))

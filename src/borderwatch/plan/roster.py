@@ -76,8 +76,22 @@ a minute-level check replaces them. On small instances this finds what the
 groups miss; on twelve orbits the free-form model is far too big to solve
 whole (see bench/bench_roster.py).
 
+Multi-day rotations (``max_period_days > 1``). Nothing in the problem makes
+a tail repeat one pattern every day; that is only the daily roster's
+convenience. A roster of period ``p`` days (``p x horizon_h``) lets a tail
+fly full ``E + G`` cycles that do not divide 24 h (a UAV with E = 14 h,
+G = 4 h flies four 18 h cycles in 3 days). The whole construction above is
+period-agnostic (steps ``D`` divide the period in minutes), so it is run
+unchanged with the cycle replaced by the period, for the two periods whose
+configuration LP (over ``p``-day patterns) is smallest. The bound reported
+is then valid for every period allowed: ``max(relay bound, min over p <= m
+of the p-day pattern bound)`` (a ``p``-day roster flies one ``p``-day
+pattern per tail; the relay bound holds for any period). For a long enough
+period that is the relay bound itself: the daily-pattern bound's extra
+strength came precisely from the daily restriction.
+
 `check_roster` verifies any roster independently, in continuous time with
-the exact transit times. CP-SAT runs with deterministic time limits (a
+the exact transit times, over the roster's whole period. CP-SAT runs with deterministic time limits (a
 wall-clock limit only guards loaded machines), so a run repeats on the same
 machine; how many restarts and neighbourhoods fit in ``time_limit_s``
 depends on the machine's speed.
@@ -179,6 +193,9 @@ class Roster:
     bound alone, the classic ``(E + G) / (E - 2 tau)`` argument pooled over
     orbits and types. ``uncovered`` maps an orbit to its gaps (hours,
     ``0 <= start < end <= horizon``; a gap across midnight is two).
+    ``horizon_h`` is the roster's period: the cycle asked for (a day), or a
+    whole number of them for a multi-day rotation (``build_roster(...,
+    max_period_days=m)``); the roster repeats every ``horizon_h`` hours.
     """
 
     sorties: tuple[Sortie, ...]
