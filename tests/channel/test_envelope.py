@@ -234,3 +234,39 @@ def test_read_envelope_returns_the_canonical_body(breach, deployment):
                                      (1763300000.123456, "1763300000.123456")])
 def test_number_fast_path_matches_ecmascript(x, text):
     assert format_number(x) == text
+
+
+_odd = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.sampled_from([5.0, -0.0, 1e16, 1e21, 1.5e-7, 2**53, 2**60, 2.0**60, ",1e+5]", "1.0,"]),
+    lambda inner: st.lists(inner, max_size=4) | st.tuples(inner)
+    | st.dictionaries(st.text(max_size=4) | st.sampled_from(["\U0001f600", "\ue000"]), inner, max_size=4)
+    | st.dictionaries(st.integers(0, 3) | st.none(), inner, min_size=1, max_size=2),
+    max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(value=_odd)
+def test_the_fast_encoder_writes_what_the_exact_one_writes(value):
+    from borderwatch.channel import canonical
+
+    try:
+        parts: list[str] = []
+        canonical._encode(value, parts, "value", 0)
+        exact = "".join(parts).encode("utf-8")
+    except (ChannelError, UnicodeEncodeError):
+        exact = None
+    try:
+        got = canonical_json(value)
+    except ChannelError:
+        got = None
+    assert got == exact
+
+
+def test_the_fast_encoder_still_refuses_deep_nesting():
+    value: object = 1
+    for _ in range(40):
+        value = [value]
+    with pytest.raises(ChannelError, match="nested deeper than 32"):
+        canonical_json(value)

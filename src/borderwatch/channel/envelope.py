@@ -44,6 +44,7 @@ MAX_CAVEAT_CHARS = 200
 MAX_RELEASE_LIST = 64
 PARTY_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 
+_V_TAIL = f',"v":{FORMAT_VERSION}}}'.encode("ascii")   # how every canonical envelope ends
 _FIELDS = ("v", "id", "sender", "kind", "created", "caveat", "releasable_to", "body", "signature")
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
@@ -91,7 +92,7 @@ class Envelope:
         body = canonical_json(self.body if isinstance(self.body, str) else dict(self.body),
                               where=f"{where}: body")
         return signed_bytes(str(self.id), self.sender, self.kind, format_time(self.created),
-                            self.caveat, canonical_json(list(self.releasable_to), where=where).decode(),
+                            self.caveat, release_text(self.releasable_to, where),
                             body.decode("utf-8"))
 
     def to_dict(self) -> dict[str, Any]:
@@ -101,8 +102,14 @@ class Envelope:
         return out
 
     def to_json(self) -> bytes:
-        """The wire form, canonically encoded (UTF-8 bytes)."""
-        return canonical_json(self.to_dict(), where=f"envelope {self.id}")
+        """The wire form, canonically encoded (UTF-8 bytes).
+
+        The canonical signed bytes with ``"signature"`` spliced in before ``"v"`` (the
+        keys sort that way), so the body is encoded once, not re-encoded inside a dict.
+        """
+        signed = self.canonical()
+        return (signed[:-len(_V_TAIL)] + b',"signature":"'
+                + base64.b64encode(self.signature) + b'"' + _V_TAIL)
 
     # -- signatures ------------------------------------------------------
 
@@ -177,8 +184,9 @@ def make_envelope(key: Ed25519PrivateKey, sender: str, kind: str, body: Body, *,
                    body=body if isinstance(body, str) else dict(body),
                    created=created.astimezone(timezone.utc), caveat=caveat,
                    releasable_to=tuple(releasable_to))
-    check_envelope(env, parties, signed=False)
-    canonical = env.canonical()
+    body_text = check_envelope(env, parties, signed=False)
+    canonical = signed_bytes(str(env.id), sender, kind, format_time(env.created), caveat,
+                             release_text(env.releasable_to, f"envelope {env.id}"), body_text)
     if len(canonical) > MAX_ENVELOPE_BYTES:
         raise ChannelError(f"envelope {env.id}: {len(canonical)} bytes, more than the limit of "
                            f"{MAX_ENVELOPE_BYTES}")
@@ -251,7 +259,7 @@ def check_envelope(env: Envelope, parties: Collection[str] | None = None, *,
     if signed and (not isinstance(env.signature, bytes) or len(env.signature) != 64):
         raise ChannelError(f'{label}: field "signature" must be 64 bytes (Ed25519)')
     if parties is not None:
-        known = set(parties)
+        known = parties if isinstance(parties, (set, frozenset)) else set(parties)
         if env.sender not in known:
             raise ChannelError(f'{label}: field "sender": unknown party "{env.sender}" '
                                f"(known: {', '.join(sorted(known))})")
@@ -336,7 +344,32 @@ def _body(value: Any, label: str) -> Body:
                        f"got {_describe(value)}")
 
 
+# Release lists repeat (a deployment has a handful of parties, and senders reuse a few
+# lists), so each list that passed `_release_list` is remembered with its canonical JSON.
+_RELEASE_SEEN: dict[tuple[str, ...], str] = {}
+_RELEASE_SEEN_MAX = 4096
+
+
+def release_text(release: tuple[str, ...] | list[str], where: str = "envelope") -> str:
+    """The canonical JSON array of a release list (checked by `_release_list` first)."""
+    key = tuple(release)
+    try:
+        text = _RELEASE_SEEN.get(key)
+    except TypeError:        # an unhashable item: certainly not a list of party ids
+        text = None
+    if text is None:
+        text = canonical_json(list(release), where=where).decode("utf-8")
+    return text
+
+
 def _release_list(value: Any, label: str) -> tuple[str, ...]:
+    if isinstance(value, (list, tuple)):
+        key = tuple(value)
+        try:
+            if key in _RELEASE_SEEN:
+                return key
+        except TypeError:
+            pass
     if not isinstance(value, (list, tuple)):
         raise ChannelError(f'{label}: field "releasable_to" must be an array of party ids, '
                            f"got {_describe(value)}")
@@ -350,7 +383,11 @@ def _release_list(value: Any, label: str) -> tuple[str, ...]:
         if pid in seen:
             raise ChannelError(f'{label}: field "releasable_to[{i}]": "{pid}" is listed twice')
         seen.add(pid)
-    return tuple(value)
+    key = tuple(value)
+    if len(_RELEASE_SEEN) >= _RELEASE_SEEN_MAX:
+        _RELEASE_SEEN.clear()
+    _RELEASE_SEEN[key] = canonical_json(list(key), where=label).decode("utf-8")
+    return key
 
 
 def _signature(value: Any, label: str) -> bytes:

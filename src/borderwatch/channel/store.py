@@ -36,13 +36,13 @@ from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Connection, and_, func, insert, select, update
-from sqlalchemy.exc import IntegrityError, OperationalError, SQLAlchemyError
+from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlchemyError
 
 from ..errors import ChannelError
 from .canonical import canonical_json, escape_string
 from .deployment import Deployment
-from .envelope import (Envelope, check_envelope, format_time, parse_time, signed_bytes,
-                       verify_canonical)
+from .envelope import (Envelope, check_envelope, format_time, parse_time, release_text,
+                       signed_bytes, verify_canonical)
 from .schema import (GENESIS, WRITE, acks, chain_head, cursors, envelopes, make_engine, meta,
                      metadata, recipients)
 
@@ -125,18 +125,36 @@ def record_bytes(row: dict[str, Any], recipients: dict[str, int]) -> bytes:
                 + ',"created":' + e(row["created"]) + ',"id":' + e(row["id"])
                 + ',"kind":' + e(row["kind"]) + ',"releasable_to":' + row["releasable_to"]
                 + ',"sender":' + e(row["sender"]) + ',"signature":' + e(row["signature"]) + "}")
-    return ('{"envelope":' + envelope + ',"recipients":' + _recipients_json(recipients, row)
+    return ('{"envelope":' + envelope + ',"recipients":' + _recipients_json(recipients, row["seq"])
             + ',"seq":' + str(int(row["seq"])) + ',"stored":' + e(row["stored"]) + "}"
             ).encode("utf-8", "surrogatepass")
 
 
-def _recipients_json(recipients: dict[str, int], row: dict[str, Any]) -> str:
+_ENVELOPE_COLUMNS = ("seq", "id", "sender", "kind", "created", "caveat", "releasable_to", "body",
+                     "signature", "stored", "prev_hash", "hash")
+_RECIPIENT_COLUMNS = ("seq", "party", "position")
+_V_TAIL = b',"v":1}'
+
+
+def _record_prefix(p: Prepared) -> bytes:
+    """``{"envelope":{…},"recipients":`` of `record_bytes` for a prepared envelope: its
+    canonical signed bytes less ``"v"``, plus the signature (the envelope object of a
+    record has the same keys in the same order, and the same text), so the commit
+    appends only what it decides: recipients, seq and stored time."""
+    signed = p.signed
+    if not signed.endswith(_V_TAIL):
+        raise ChannelError(f"envelope {p.envelope.id}: unexpected canonical form")
+    return (b'{"envelope":' + signed[:-len(_V_TAIL)] + b',"signature":"'
+            + p.row["signature"].encode("ascii") + b'"},"recipients":')
+
+
+def _recipients_json(recipients: dict[str, int], seq: Any) -> str:
     # Party ids are ASCII (PARTY_ID) and positions whole numbers: code-point order is
     # RFC 8785's order and str() its number form, so the common case skips the encoder.
     if all(k.isascii() and type(v) is int for k, v in recipients.items()):
         return "{" + ",".join(escape_string(k) + ":" + str(recipients[k])
                               for k in sorted(recipients)) + "}"
-    return canonical_json(recipients, where=f"record {row['seq']}").decode("utf-8")
+    return canonical_json(recipients, where=f"record {seq}").decode("utf-8")
 
 
 def chain_hash(prev_hash: str, record: bytes) -> str:
@@ -180,6 +198,9 @@ class Store:
         self.deployment = deployment
         self.policy = deployment.policy
         self._keys = {p.id: p.public_key for p in deployment.parties}
+        # (seq, hash, each party's last position) as our last commit left them; trusted
+        # only while the chain head still reads (seq, hash). See `commit`.
+        self._tail: tuple[int, str, dict[str, int]] | None = None
         self.engine = make_engine(url)
         self.url = self.engine.url.render_as_string(hide_password=True)
         try:
@@ -265,7 +286,7 @@ class Store:
                     check_envelope(envelope, self._keys)   # raises, naming the field
         row = {"id": str(envelope.id), "sender": envelope.sender, "kind": envelope.kind,
                "created": format_time(envelope.created), "caveat": envelope.caveat,
-               "releasable_to": canonical_json(list(envelope.releasable_to)).decode(),
+               "releasable_to": release_text(envelope.releasable_to),
                "body": body, "signature": base64.b64encode(envelope.signature).decode("ascii")}
         signed = signed_bytes(row["id"], row["sender"], row["kind"], row["created"],
                               row["caveat"], row["releasable_to"], body)
@@ -283,7 +304,16 @@ class Store:
         return self.commit([self.prepare(e) for e in batch])
 
     def commit(self, prepared: Sequence[Prepared]) -> list[Receipt]:
-        """Store prepared envelopes in one transaction; receipts in the same order."""
+        """Store prepared envelopes in one transaction; receipts in the same order.
+
+        The common case (new ids, and this `Store` made the last commit) costs one read
+        of the chain head and the inserts: ids are not looked up first, since the unique
+        index refuses a stored one anyway, and each party's last position is known from
+        our own last commit when the chain head is still the one that commit wrote (every
+        commit that stores anything moves it). When either shortcut fails — an id is
+        already stored, or another writer got in between — the transaction is rolled
+        back and done again the careful way, which answers duplicates exactly as before.
+        """
         if not prepared:
             return []
         first: dict[str, Prepared] = {}
@@ -292,18 +322,30 @@ class Store:
             if seen.signed != p.signed:
                 raise ChannelError(f"envelope {p.envelope.id}: sent twice in one batch with "
                                    "different content")
+        try:
+            done = self._commit(first, optimistic=True)
+        except _Conflict:
+            done = self._commit(first, optimistic=False)
+        return [done[p.row["id"]] for p in prepared]
+
+    def _commit(self, first: dict[str, Prepared], optimistic: bool) -> dict[str, Receipt]:
+        tail = self._tail if optimistic else None
         with self._write() as conn:
             head = conn.execute(select(chain_head.c.seq, chain_head.c.hash)
                                 .where(chain_head.c.id == 1).with_for_update()).one()
-            existing = self._existing(conn, list(first))
+            seq, prev = int(head.seq), head.hash
+            if tail is not None and tail[0] == seq and tail[1] == prev:
+                existing: dict[str, Any] = {}
+                positions = dict(tail[2])
+            else:
+                optimistic = False
+                existing = self._existing(conn, list(first))
+                positions = self._last_positions(conn, set(self._keys))
             now_dt = datetime.now(timezone.utc)
             now = format_time(now_dt)
-            seq, prev = head.seq, head.hash
-            positions = self._last_positions(
-                conn, {party for id_, p in first.items() if id_ not in existing
-                       for party in p.recipients})
-            env_rows: list[dict[str, Any]] = []
-            rcpt_rows: list[dict[str, Any]] = []
+            stored_text = escape_string(now)
+            env_rows: list[tuple[Any, ...]] = []
+            rcpt_rows: list[tuple[Any, ...]] = []
             done: dict[str, Receipt] = {}
             for id_, p in first.items():
                 if id_ in existing:
@@ -312,21 +354,26 @@ class Store:
                 seq += 1
                 placed: dict[str, int] = {}
                 for party in p.recipients:
-                    positions[party] += 1
-                    placed[party] = positions[party]
-                    rcpt_rows.append({"seq": seq, "party": party, "position": placed[party]})
-                row = dict(p.row, seq=seq, stored=now)
-                row["prev_hash"] = prev
-                row["hash"] = prev = chain_hash(prev, record_bytes(row, placed))
-                env_rows.append(row)
+                    position = positions[party] = positions[party] + 1
+                    placed[party] = position
+                    rcpt_rows.append((seq, party, position))
+                record = _record_prefix(p) + (_recipients_json(placed, seq) + ',"seq":' + str(seq)
+                                              + ',"stored":' + stored_text + "}").encode("utf-8")
+                digest = hashlib.sha256(bytes.fromhex(prev) + record).hexdigest()
+                r = p.row
+                env_rows.append((seq, r["id"], r["sender"], r["kind"], r["created"], r["caveat"],
+                                 r["releasable_to"], r["body"], r["signature"], now, prev, digest))
+                prev = digest
                 done[id_] = Receipt(p.envelope.id, placed[p.envelope.sender], p.recipients,
                                     p.withheld, now_dt, positions=tuple(placed.items()))
             if env_rows:
-                _insert_many(conn, envelopes, env_rows)
-                _insert_many(conn, recipients, rcpt_rows)
+                _insert_many(conn, envelopes, _ENVELOPE_COLUMNS, env_rows)
+                _insert_many(conn, recipients, _RECIPIENT_COLUMNS, rcpt_rows)
                 conn.execute(update(chain_head).where(chain_head.c.id == 1)
                              .values(seq=seq, hash=prev))
-        return [done[p.row["id"]] for p in prepared]
+        # Committed: remember where the chain and every party's stream now end.
+        self._tail = (seq, prev, positions)
+        return done
 
     @staticmethod
     def _last_positions(conn: Connection, parties: set[str]) -> dict[str, int]:
@@ -564,17 +611,32 @@ class _Txn:
             raise ChannelError(f"{self.store.url}: {_reason(exc)}") from None
 
 
-def _insert_many(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
-    """Insert rows (all with the same keys). On SQLite, straight to the driver's
+def _insert_many(conn: Connection, table: Any, keys: Sequence[str],
+                 rows: list[tuple[Any, ...]]) -> None:
+    """Insert rows (tuples in the order of `keys`). On SQLite, straight to the driver's
     executemany: SQLAlchemy's per-row parameter processing costs more than the insert.
-    Elsewhere Core's "insertmanyvalues" (multi-row INSERTs, few round trips)."""
+    On PostgreSQL with psycopg, COPY; elsewhere Core's "insertmanyvalues"."""
     if conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
-        keys = list(rows[0])
         sql = (f'INSERT INTO {table.name} ({", ".join(keys)}) '
                f'VALUES ({", ".join("?" * len(keys))})')
-        conn.exec_driver_sql(sql, [tuple(r[k] for k in keys) for r in rows])
+        conn.exec_driver_sql(sql, rows)
+    elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg" and len(rows) > 1:
+        # COPY: one stream, no per-row statement on the server. Inside the transaction,
+        # so it commits (or rolls back) with everything else.
+        raw = conn.connection.driver_connection
+        sql = f'COPY {table.name} ({", ".join(keys)}) FROM STDIN'
+        try:
+            with raw.cursor() as cur, cur.copy(sql) as copy:
+                for r in rows:
+                    copy.write_row(r)
+        except Exception as exc:
+            import psycopg
+
+            if isinstance(exc, psycopg.Error):
+                raise DBAPIError.instance(sql, None, exc, psycopg.Error) from None
+            raise
     else:
-        conn.execute(insert(table), rows)
+        conn.execute(insert(table), [dict(zip(keys, r)) for r in rows])
 
 
 def _reason(exc: SQLAlchemyError) -> str:
