@@ -103,3 +103,52 @@ def test_private_keys_are_0600_and_never_in_logs_or_errors(deployment, caplog, t
     logged = caplog.text + body
     for s in secrets:
         assert s not in logged
+
+
+def test_the_tak_server_refuses_and_logs_foreign_and_expired_certificates(deployment, tmp_path, caplog):
+    import asyncio
+    import logging
+
+    from borderwatch.channel.tak_server import TakServer
+
+    caplog.set_level(logging.INFO, logger="borderwatch.tak")
+    foreign = _write(issue_client(make_ca("someone else"), "someone else", "us"), tmp_path, "foreign-us")
+    old = datetime.now(timezone.utc) - timedelta(days=900)
+    expired = _write(issue_client(_deployment_ca(deployment), "borderwatch", "us", days=30, now=old),
+                     tmp_path, "expired-us")
+    good = (Path(deployment.client_cert_path("us")), Path(deployment.client_key_path("us")))
+
+    async def attempt(port: int, crt: Path, key: Path) -> bytes | None:
+        ctx = ssl.create_default_context(cafile=str(deployment.ca_cert_path))
+        ctx.load_cert_chain(str(crt), str(key))
+        try:
+            reader, writer = await asyncio.open_connection("127.0.0.1", port, ssl=ctx)
+            writer.write(b"<event/>")
+            data = await asyncio.wait_for(reader.read(1024), 5)
+            writer.close()
+            return data
+        except (ssl.SSLError, ConnectionError, OSError):
+            return None
+
+    async def main():
+        with Store(tmp_path / "tak.db", deployment) as store:
+            server = TakServer(deployment, store, tls_port=0, tcp_port=None)
+            async with server:
+                got = [await attempt(server.tls_port, *pair) for pair in (foreign, expired)]
+                assert all(not g for g in got), got              # no data: refused at the handshake
+                assert server.stats.tls_refused == 2 and server.stats.connections == 0
+                ctx = ssl.create_default_context(cafile=str(deployment.ca_cert_path))
+                ctx.load_cert_chain(*map(str, good))
+                reader, writer = await asyncio.open_connection("127.0.0.1", server.tls_port, ssl=ctx)
+                for _ in range(100):
+                    if server.stats.connections:
+                        break
+                    await asyncio.sleep(0.02)
+                assert server.stats.connections == 1 and server.stats.tls_refused == 2
+                writer.close()
+
+    asyncio.run(main())
+    refusals = [r.getMessage() for r in caplog.records if "TLS handshake refused" in r.getMessage()]
+    assert len(refusals) == 2, refusals
+    assert any("issuer" in m.lower() or "unknown ca" in m.lower() for m in refusals), refusals
+    assert any("expired" in m.lower() for m in refusals), refusals

@@ -103,6 +103,7 @@ class TakStats:
     delivered: int = 0                # events written to client sockets
     dropped_positions: int = 0        # position updates superseded or dropped for slow clients
     evicted: int = 0                  # clients closed for not taking alerts
+    tls_refused: int = 0              # TLS handshakes refused (certificate, protocol, timeout)
     stored: int = 0                   # envelopes committed
     store_errors: int = 0
     scans: int = 0
@@ -220,6 +221,8 @@ class TakServer:
         self.http_tls = http_tls
         self.max_positions, self.max_alerts = int(max_positions), int(max_alerts)
         self.max_picture = int(max_picture)
+        self.handshake_timeout_s = 10.0
+        self._ssl: ssl.SSLContext | None = None
         self.track_stale_s, self.breach_stale_s = float(track_stale_s), float(breach_stale_s)
         self.store_sightings = store_sightings
         self.epoch = (epoch or datetime.now(timezone.utc)).astimezone(timezone.utc)
@@ -253,8 +256,12 @@ class TakServer:
         self._loop = asyncio.get_running_loop()
         self._pending_wake = asyncio.Event()
         if self.tls_port is not None:
+            # TLS is started per connection (start_tls) rather than by the listener, so that a
+            # refused handshake (foreign CA, expired certificate, no certificate) reaches this
+            # code and is logged with the peer and the reason; asyncio would drop it silently.
+            self._ssl = self.ssl_context()
             srv = await asyncio.start_server(lambda r, w: self._accept(r, w, "tls"), self.host,
-                                             self.tls_port, ssl=self.ssl_context(), limit=_READ)
+                                             self.tls_port, limit=_READ)
             self.tls_port = srv.sockets[0].getsockname()[1]
             self._servers.append(srv)
         if self.tcp_port is not None:
@@ -356,9 +363,29 @@ class TakServer:
         task = asyncio.current_task()
         self._conn_tasks.add(task)
         try:
+            if how == "tls" and not await self._handshake(writer):
+                return
             await self._connection(reader, writer, how)
+        except asyncio.CancelledError:
+            # close() cancels the connections: an orderly end, not an error for asyncio
+            # to report (its stream callback would log a cancelled handler as one).
+            pass
         finally:
             self._conn_tasks.discard(task)
+
+    async def _handshake(self, writer: asyncio.StreamWriter) -> bool:
+        """Mutual TLS on a fresh connection; a refusal is counted and logged, never raised."""
+        peer = writer.get_extra_info("peername")
+        try:
+            await writer.start_tls(self._ssl, ssl_handshake_timeout=self.handshake_timeout_s)
+            return True
+        except (ssl.SSLError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
+            self.stats.tls_refused += 1
+            reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or \
+                (str(exc) or type(exc).__name__)
+            log.warning("%s: TLS handshake refused: %s", f"{peer[0]}:{peer[1]}" if peer else "?", reason)
+            writer.transport.abort()
+            return False
 
     def _party_of(self, writer: asyncio.StreamWriter, how: str) -> str | None:
         if how == "tcp":
