@@ -315,3 +315,28 @@ def test_plain_tcp_is_off_unless_a_party_is_named(deployment, iraq_syria, tmp_pa
         with pytest.raises(ChannelError, match="unknown party"):
             TakServer(deployment, store, iraq_syria, tls_port=0, tcp_port=0, tcp_party="nobody")
         srv.committer.close()
+
+
+def test_the_server_logs_its_statistics_and_what_is_queued(narrowed, iraq_syria, border, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="borderwatch.tak")
+
+    async def main():
+        with Store(tmp_path / "c.db", narrowed) as store:
+            async with TakServer(narrowed, store, iraq_syria, tls_port=None, tcp_port=0, tcp_party=TCP_PARTY,
+                                 stats_every_s=0.3) as srv:
+                r, w = await pytak_client(f"tcp://127.0.0.1:{srv.tcp_port}")
+                for e in crossing(border, n=12):
+                    w.write(to_cot_xml(e))
+                await w.drain()
+                await settle(srv)
+                await asyncio.sleep(0.7)
+                w.close()
+                assert srv._sealing == 0 and srv.stats.stored == 12
+
+    asyncio.run(main())
+    lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stats: ")]
+    assert lines, caplog.text[-2000:]
+    last = lines[-1]
+    assert "1 clients; in 12 sightings" in last and "stored 12 " in last and "0 to seal, 0 to track" in last

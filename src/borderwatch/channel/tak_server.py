@@ -192,7 +192,8 @@ class TakServer:
                  max_positions: int = 1_000, max_alerts: int = 10_000, max_picture: int = 100_000,
                  track_stale_s: float = 60.0, breach_stale_s: float = 600.0,
                  store_sightings: bool = True, tracker_config: Any = None,
-                 epoch: datetime | None = None, web_options: dict | None = None) -> None:
+                 epoch: datetime | None = None, web_options: dict | None = None,
+                 stats_every_s: float | None = 60.0) -> None:
         from borderwatch.geo.border import Border
         from borderwatch.scenario import load_scenario
         from borderwatch.track.breach import BreachDetector
@@ -222,6 +223,8 @@ class TakServer:
         self.max_positions, self.max_alerts = int(max_positions), int(max_alerts)
         self.max_picture = int(max_picture)
         self.handshake_timeout_s = 10.0
+        self.stats_every_s = stats_every_s
+        self._sealing = 0                  # envelopes handed to the sealer, not yet committed
         self._ssl: ssl.SSLContext | None = None
         self.track_stale_s, self.breach_stale_s = float(track_stale_s), float(breach_stale_s)
         self.store_sightings = store_sightings
@@ -270,6 +273,8 @@ class TakServer:
             self.tcp_port = srv.sockets[0].getsockname()[1]
             self._servers.append(srv)
         self._tasks.append(asyncio.create_task(self._track_loop(), name="borderwatch-tak-tracker"))
+        if self.stats_every_s:
+            self._tasks.append(asyncio.create_task(self._stats_loop(), name="borderwatch-tak-stats"))
         if self.http_port is not None:
             await self._start_http()
         return self
@@ -518,16 +523,29 @@ class TakServer:
         def work() -> None:
             ident = self._identity(party)
             if ident is None:
+                loop.call_soon_threadsafe(self._sealed_one, None)
                 return
             allowed = self.policy.allowed(kind)
-            env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
-                             parties=self.deployment.party_ids)
-            fut = self.committer.submit(env)
+            try:
+                env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
+                                 parties=self.deployment.party_ids)
+                fut = self.committer.submit(env)
+            except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
+                loop.call_soon_threadsafe(self._sealed_one, exc)
+                return
             fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, env))
 
+        self._sealing += 1
         self._sealer.submit(work)
 
+    def _sealed_one(self, error: Exception | None) -> None:
+        self._sealing -= 1
+        if error is not None:
+            self.stats.store_errors += 1
+            log.warning("envelope not stored: %s", error)
+
     def _stored(self, future: Any, env: Envelope) -> None:
+        self._sealing -= 1
         try:
             receipt: Receipt = future.result()
         except Exception as exc:  # noqa: BLE001 - counted and logged; the stream goes on
@@ -569,6 +587,26 @@ class TakServer:
             for b, ev in breaches:
                 self._send("breach", ev, alert=True)
                 self._seal_breach(b)
+
+    async def _stats_loop(self) -> None:
+        """One INFO line every `stats_every_s`: what came in, what went out, and what is queued
+        (a backlog that keeps growing means the server is not keeping up with its clients)."""
+        st = self.stats
+        before = dataclasses.replace(st, rejected=Counter(st.rejected))
+        while True:
+            await asyncio.sleep(self.stats_every_s)
+            dt = float(self.stats_every_s)
+            outbox = max((len(c.alerts) + len(c.positions) for c in self.clients), default=0)
+            log.info("stats: %d clients; in %d sightings (%.0f/s), %d other, %d rejected, %d TLS refused; "
+                     "stored %d (%.0f/s), %d store errors; out %d events (%.0f/s), %d positions coalesced, "
+                     "%d evicted; tracker %d scans, %d track updates, %d breaches; queued: %d to seal, "
+                     "%d to track, largest outbox %d",
+                     len(self.clients), st.sightings, (st.sightings - before.sightings) / dt, st.relayed,
+                     st.rejections, st.tls_refused, st.stored, (st.stored - before.stored) / dt,
+                     st.store_errors, st.delivered, (st.delivered - before.delivered) / dt,
+                     st.dropped_positions, st.evicted, st.scans, st.tracks_sent, st.breaches,
+                     self._sealing, len(self._pending), outbox)
+            before = dataclasses.replace(st, rejected=Counter(st.rejected))
 
     def _step(self, batch: list[tuple[str, CotEvent]]) -> tuple[list[CotEvent], list, set[int]]:
         """One tracker step over the sightings that arrived (runs in a worker thread, one at a time)."""

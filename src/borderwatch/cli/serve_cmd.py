@@ -27,6 +27,8 @@ def serve(
     plan: Path = typer.Option(None, "--plan", help="A plan folder (`borderwatch plan -o DIR`) for the map."),
     sim: Path = typer.Option(None, "--sim", help="A simulation folder (`borderwatch simulate -o DIR`) the "
                              "map's time slider replays."),
+    stats_every: float = typer.Option(60.0, "--stats-every", help="Seconds between the server's one-line "
+                                      "statistics in the log (0: none)."),
 ) -> None:
     """Run the TAK CoT server (TLS 8089, optional TCP 8087), the channel API and the web map in one process."""
     import asyncio
@@ -36,6 +38,8 @@ def serve(
     from borderwatch.channel.tak_server import TakServer
     from borderwatch.errors import ChannelError
 
+    if not (stats_every >= 0 and math.isfinite(stats_every)):
+        raise ChannelError(f"--stats-every must be a number of seconds ≥ 0, got {stats_every}")
     for name, port in (("--tls-port", tls_port), ("--tcp-port", tcp_port), ("--http-port", http_port)):
         if not 0 <= port < 65536:
             raise ChannelError(f"{name} must be 0-65535, got {port}")
@@ -51,7 +55,8 @@ def serve(
         with Store(url, dep) as s:
             srv = TakServer(dep, s, scenario, host=host, tls_port=tls_port or None,
                             tcp_port=tcp_port if tcp_party else None, tcp_party=tcp_party,
-                            http_port=http_port or None, web_options=web_options)
+                            http_port=http_port or None, web_options=web_options,
+                            stats_every_s=stats_every if stats_every > 0 else None)
             await srv.start()
             console.print(f"borderwatch TAK server for {dep.scenario} (deployment {dep.id}); store {s.url}")
             if srv.tls_port:
