@@ -374,3 +374,17 @@ def test_concurrent_single_posts_share_commits_and_arrive_live_once_in_order(sto
     assert [d.position for d in got] == list(range(1, n + 1))
     assert len({d.envelope.id for d in got}) == n
     assert batches < n           # the concurrent POSTs were committed in shared transactions
+
+
+def test_receipt_text_is_receipt_json(ids):
+    import json
+    import uuid as _uuid
+    from datetime import datetime, timezone
+
+    from borderwatch.channel.api import receipt_json, receipt_text
+    from borderwatch.channel.store import Receipt
+
+    for r in (Receipt(_uuid.uuid4(), 7, ("iq-mod", "us"), ("tr",), datetime.now(timezone.utc)),
+              Receipt(_uuid.uuid4(), 1, ("sdf",), (), datetime.now(timezone.utc), duplicate=True)):
+        assert receipt_text(r) == json.dumps(receipt_json(r), ensure_ascii=False,
+                                             separators=(",", ":"))

@@ -85,6 +85,25 @@ class Subscription:
             self.queue.append((position, text))
         self.wake.set()
 
+    def offer_run(self, first: int, texts: list[str]) -> None:
+        """Queue deliveries at positions first, first + 1, … in one step (`offer` for a run):
+        those at or below what was already sent or queued are skipped."""
+        done = self.queue[-1][0] if self.queue else self.last
+        if done < self.last:
+            done = self.last
+        if first <= done:
+            texts = texts[done - first + 1:]
+            first = done + 1
+        if not texts:
+            return
+        if len(self.queue) + len(texts) > self.hub.queue_size:
+            self.dropped += len(self.queue) + len(texts)
+            self.queue.clear()
+            self.behind = True
+        else:
+            self.queue.extend(zip(range(first, first + len(texts)), texts))
+        self.wake.set()
+
     async def next_batch(self) -> list[str]:
         """The next deliveries to send (one or more, in order, each exactly once)."""
         while True:
@@ -167,6 +186,11 @@ class LiveHub:
         """
         if not self._subs:
             return
+        # Per party, runs of consecutive positions, each queued in one step; each
+        # envelope's JSON and each commit's time are encoded once.
+        runs: dict[str, tuple[int, list[str]]] = {}
+        stored_at: Any = None
+        stored = ""
         for receipt, envelope in receipts:
             if receipt.duplicate:
                 continue
@@ -175,11 +199,23 @@ class LiveHub:
                 continue
             env_json = (row_text(envelope.row) if isinstance(envelope, Prepared)
                         else envelope_text(envelope))
-            stored = format_time(receipt.stored)
+            if receipt.stored is not stored_at:
+                stored_at, stored = receipt.stored, format_time(receipt.stored)
             for party, position in wanted:
-                text = delivery_text(position, stored, env_json)
-                for sub in self._subs.get(party, ()):
-                    sub.offer(position, text)
+                text = f'{{"position":{position},"stored":"{stored}","envelope":{env_json}}}'
+                run = runs.get(party)
+                if run is not None and run[0] + len(run[1]) == position:
+                    run[1].append(text)
+                else:
+                    if run is not None:
+                        self._queue_run(party, run)
+                    runs[party] = (position, [text])
+        for party, run in runs.items():
+            self._queue_run(party, run)
+
+    def _queue_run(self, party: str, run: tuple[int, list[str]]) -> None:
+        for sub in self._subs.get(party, ()):
+            sub.offer_run(run[0], run[1])
 
     def poke(self) -> None:
         """Make every subscriber look in the store now (after an outside write)."""
