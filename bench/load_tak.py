@@ -16,7 +16,8 @@ This process is the load generator (one asyncio loop):
   load clients are not also a 200-way fan-out of each other's reports), each
   with its own callsign, i.e. its own tracker sensor. TARGETS simulated
   people stand 400 m–3 km on the foreign side of the line and walk at
-  1.2–1.5 m/s; each sender owns TARGETS/CLIENTS of them and reports each
+  1.2–1.5 m/s; each sender watches its own stretch of the border (the
+  TARGETS/CLIENTS people nearest along the line) and reports each
   once per sweep, sweep period = TARGETS / (CLIENTS × RATE) (6.5 s at the
   defaults). A report carries its sweep's start as its CoT time (a sensor
   sweep: the tracker's M-of-N confirmation counts scans, so every person
@@ -253,7 +254,9 @@ async def _generate(cfg: dict, tcp_port: int, tls_port: int, dep, pid: int, log)
     sweep = targets / (clients * rate)
     border = Border.from_scenario(load_scenario("iraq-syria"))
     people = make_people(border, targets, cfg["crossers"], seconds, seconds + cfg["drain_s"] + 30)
-    owners = np.array_split(np.random.default_rng(1).permutation(targets), clients)
+    # Each sender is a field unit watching its own stretch of the border: the people nearest
+    # along the line (by chainage at the start), TARGETS/CLIENTS of them.
+    owners = np.array_split(np.argsort(border.locate(people.x0, people.y0).chainage_km, kind="stable"), clients)
 
     def ctx(party: str) -> ssl.SSLContext:
         c = ssl.create_default_context(cafile=str(dep.ca_cert_path))

@@ -24,7 +24,7 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from borderwatch.channel.cot import UNKNOWN, CotEvent, CotLink
+from borderwatch.channel.cot import UNKNOWN, CotEvent, CotLink, own_detail
 from borderwatch.errors import CotError
 from borderwatch.geo.projection import LocalProjection
 from borderwatch.track.detections import CLASS_NAMES, PERSON, VEHICLE, Detections
@@ -146,7 +146,7 @@ def estimates_to_cot(estimates, projection: LocalProjection, *, epoch: datetime,
             callsign=f"{callsign_prefix}{int(tid)}",
             remarks=f"borderwatch track {int(tid)}: {CLASS_NAMES.get(cat, 'unknown')}, "
                     f"{speed:.1f} m/s, 1-sigma {ce[k]:.0f} m",
-            extra_detail=f'<track course="{course!r}" speed="{speed!r}"/>'))
+            extra_detail=own_detail(f'<track course="{course!r}" speed="{speed!r}"/>')))
     return out
 
 

@@ -256,11 +256,21 @@ class Tracker:
         hit = np.zeros(len(tr), bool)
         sensors, s_start = np.unique(scan.sensor, return_index=True)
         s_end = np.append(s_start[1:], len(scan))
+        # Each sensor's detections are gated in turn (one detection per target per sensor).
+        # With many sensors in one scan (hundreds of field units, each reporting its own
+        # stretch), gating every track against every sensor's handful of detections would
+        # cost tracks x sensors; so each sensor first keeps only the tracks whose gate can
+        # reach the box around its detections (exact: a superset of the gated pairs).
+        reach = _gate_reach(tr.cov, scan.cov, cfg.gate_d2) if len(sensors) > 1 and len(tr) else None
         for s, a, b in zip(sensors, s_start, s_end):
             g = scan.take(slice(a, b))
             left = np.ones(len(g), bool)
+            near = _near_box(tr.state, reach, g.x, g.y) if reach is not None else None
             for stage in (CONFIRMED, TENTATIVE):
-                rows = np.flatnonzero(tr.status == stage)
+                mask = tr.status == stage
+                if near is not None:
+                    mask &= near
+                rows = np.flatnonzero(mask)
                 cand = np.flatnonzero(left)
                 if len(rows) == 0 or len(cand) == 0:
                     continue
@@ -279,6 +289,8 @@ class Tracker:
             if len(born):
                 new = self._initiate(t, g.take(born))
                 tr.extend(new)
+                if reach is not None:
+                    reach = np.concatenate([reach, _gate_reach(new.cov, scan.cov, cfg.gate_d2)])
                 hit = np.concatenate([hit, np.ones(len(new), bool)])
                 self.history.append(t, new.id, new.state[:, 0], new.state[:, 1], int(s))
         if len(tr) == 0:
@@ -323,3 +335,22 @@ class Tracker:
         self.config = replace(self.config, **changes)
         self._gater = Hypothesiser(self.config.gate_d2)
         self._gnn = GNNAssociator(self.config.gate_d2)
+
+
+def _gate_reach(track_cov: np.ndarray, det_cov: np.ndarray, gate_d2: float) -> np.ndarray:
+    """Per track, the farthest (in metres) a detection can be and still fall in its gate:
+    sqrt(gate x largest eigenvalue of P_pos + R) with R the scan's widest measurement."""
+    def max_eig(c: np.ndarray) -> np.ndarray:
+        a, b, d = c[:, 0, 0], 0.5 * (c[:, 0, 1] + c[:, 1, 0]), c[:, 1, 1]
+        return 0.5 * (a + d) + np.sqrt(np.maximum(0.25 * (a - d) ** 2 + b * b, 0.0))
+
+    r_max = float(max_eig(det_cov).max()) if len(det_cov) else 0.0
+    return np.sqrt(gate_d2 * (max_eig(track_cov[:, :2, :2]) + r_max)) * (1.0 + 1e-9) + 1e-6
+
+
+def _near_box(state: np.ndarray, reach: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Tracks within their reach of the bounding box of the detections (x, y)."""
+    px, py = state[:, 0], state[:, 1]
+    dx = np.maximum(np.maximum(x.min() - px, px - x.max()), 0.0)
+    dy = np.maximum(np.maximum(y.min() - py, py - y.max()), 0.0)
+    return dx * dx + dy * dy <= reach * reach
