@@ -311,3 +311,42 @@ def test_a_reporter_can_join_a_running_tracker():
     assert tr.add_sensor("patrol-7") == 1
     tr.step(Detections.position(1.0, [1.0], [0.0], 5.0, 1))
     assert tr.history.sensors_of(1).tolist() == [0, 1]
+
+
+def test_many_sensors_in_one_scan_give_the_same_tracks_as_gating_everything(monkeypatch):
+    """Each sensor gates only the tracks near its detections: an exact shortcut, so the
+    tracks are the ones full gating gives (20 units, each watching its own stretch, plus
+    two that see the whole area, and clutter)."""
+    import borderwatch.track.tracker as tracker_mod
+
+    truth, batches = _walkers(150, 25, seed=11, area_km=20.0, clutter=20.0)
+    rng = np.random.default_rng(5)
+
+    def by_stretch(b):
+        unit = np.minimum((b.x // 1000.0).astype(np.int64), 19)        # 1 km stretches
+        wide = rng.random(len(b)) < 0.1
+        unit[wide] = 20 + rng.integers(0, 2, int(wide.sum()))
+        return Detections(b.t, b.x, b.y, b.cov, unit)
+
+    multi = [by_stretch(b) for b in batches]
+
+    def run():
+        tr = Tracker(TrackerConfig(q=0.05, max_coast_s=3.0), sensors=tuple(f"u{i}" for i in range(22)))
+        for b in multi:
+            tr.step(b)
+        return tr.estimates(include_tentative=True)
+
+    fast = run()
+    calls = []
+    real = tracker_mod._near_box
+
+    def everything(state, reach, x, y):
+        calls.append(int(real(state, reach, x, y).sum()))
+        return np.ones(len(state), bool)
+
+    monkeypatch.setattr(tracker_mod, "_near_box", everything)
+    full = run()
+    assert calls and np.mean(calls) < 0.5 * len(full.id), "the shortcut must actually skip tracks"
+    assert np.array_equal(fast.id, full.id)
+    assert np.allclose(fast.state, full.state) and np.allclose(fast.cov, full.cov)
+    assert len(fast.id) >= 150
