@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 import numpy as np
 import pytest
 
-from borderwatch.channel import Store
+from borderwatch.channel import Store, audit
 from borderwatch.channel.cot import CotEvent, parse_cot, to_cot_xml
 from borderwatch.channel.policy import Policy
 from borderwatch.channel.tak_server import TakServer, sighting_event
@@ -334,6 +334,9 @@ def test_the_server_logs_its_statistics_and_what_is_queued(narrowed, iraq_syria,
                 await asyncio.sleep(0.7)
                 w.close()
                 assert srv._sealing == 0 and srv.stats.stored == 12
+            # Sealed here and stored without a second verification: the audit verifies them all.
+            report = audit.verify(store)
+            assert report.ok and report.records == 12
 
     asyncio.run(main())
     lines = [r.getMessage() for r in caplog.records if r.getMessage().startswith("stats: ")]

@@ -89,11 +89,12 @@ class GroupCommitter:
 
     # -- submitting ----------------------------------------------------------
 
-    def submit(self, envelope: Envelope) -> "Future[Receipt]":
-        """Queue `envelope`; the future resolves to its receipt once committed."""
+    def submit(self, envelope: Envelope, *, signed_here: bool = False) -> "Future[Receipt]":
+        """Queue `envelope`; the future resolves to its receipt once committed
+        (`signed_here`: see `Store.prepare`)."""
         future: Future[Receipt] = Future()
         try:
-            prepared = self.store.prepare(envelope)
+            prepared = self.store.prepare(envelope, signed_here=signed_here)
         except ChannelError as exc:
             future.set_exception(exc)
             return future

@@ -529,7 +529,8 @@ class TakServer:
             try:
                 env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
                                  parties=self.deployment.party_ids)
-                fut = self.committer.submit(env)
+                fut = self.committer.submit(env, signed_here=True)   # sealed just now by the
+                # deployment's own identity for `party`: verifying it again would double the cost
             except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
                 loop.call_soon_threadsafe(self._sealed_one, exc)
                 return
