@@ -48,6 +48,8 @@ _V_TAIL = f',"v":{FORMAT_VERSION}}}'.encode("ascii")   # how every canonical env
 _FIELDS = ("v", "id", "sender", "kind", "created", "caveat", "releasable_to", "body", "signature")
 _CREATED = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_LABEL_ID = re.compile(r"[0-9a-f-]+")
+_CANONICAL_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
 Body = Union[Mapping[str, Any], str]
 
@@ -294,7 +296,7 @@ def parse_time(text: str, where: str = "time") -> datetime:
 
 def _label(obj: Mapping[str, Any]) -> str:
     raw = obj.get("id")
-    if isinstance(raw, str) and len(raw) <= 36 and re.fullmatch(r"[0-9a-f-]+", raw):
+    if isinstance(raw, str) and len(raw) <= 36 and _LABEL_ID.fullmatch(raw):
         return f"envelope {raw}"
     return "envelope"
 
@@ -325,11 +327,8 @@ def _str(value: Any, label: str, field: str, *, nonempty: bool = True) -> str:
 
 def _parse_uuid(value: Any, label: str) -> uuid.UUID:
     text = _str(value, label, "id")
-    try:
-        parsed = uuid.UUID(text)
-    except ValueError:
-        parsed = None
-    if parsed is None or str(parsed) != text:
+    parsed = uuid.UUID(text) if _CANONICAL_UUID.fullmatch(text) else None
+    if parsed is None:
         raise ChannelError(f'{label}: field "id": {text[:40]!r} is not a UUID in canonical form '
                            "(lower-case, hyphenated)")
     return parsed
