@@ -117,7 +117,7 @@ async def settle(server, timeout=10.0):
     """Until every queued envelope is stored."""
     for _ in range(int(timeout / 0.02)):
         await asyncio.sleep(0.02)
-        if server.committer._queue.empty() and server._sealer._work_queue.empty():
+        if server.committer._queue.empty() and server._sealing == 0:
             break
     await asyncio.sleep(0.1)
 

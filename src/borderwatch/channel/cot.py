@@ -223,11 +223,27 @@ def _show(value) -> str:
 
 # -- times -------------------------------------------------------------------------
 
+_TIME_CACHE: dict = {}     # text → datetime: a sweep's reports share their time, start and stale
+_TIME_CACHE_MAX = 8192
+
+
 def parse_time(text: str, where: str = "time") -> datetime:
     """An xs:dateTime as CoT writes it (``2024-05-01T10:00:00.000Z``) → aware UTC datetime.
 
     A zone (``Z`` or ``±hh:mm``) is required; fractions beyond microseconds are cut.
     """
+    if isinstance(text, str):
+        hit = _TIME_CACHE.get(text)
+        if hit is not None:
+            return hit
+    value = _parse_time(text, where)
+    if len(_TIME_CACHE) >= _TIME_CACHE_MAX:
+        _TIME_CACHE.clear()
+    _TIME_CACHE[text] = value
+    return value
+
+
+def _parse_time(text: str, where: str) -> datetime:
     m = _TIME.fullmatch(text)
     if not m:
         raise CotError(where, f"{_show(text)} is not an ISO-8601 UTC time like 2024-05-01T10:00:00.000Z")
@@ -249,7 +265,21 @@ def parse_time(text: str, where: str = "time") -> datetime:
     return _check_time(where, value)
 
 
+_FMT_CACHE: dict = {}      # datetime → text, for the same reason
+
+
 def _fmt_time(dt: datetime) -> str:
+    hit = _FMT_CACHE.get(dt)
+    if hit is not None:
+        return hit
+    text = _fmt_time_uncached(dt)
+    if len(_FMT_CACHE) >= _TIME_CACHE_MAX:
+        _FMT_CACHE.clear()
+    _FMT_CACHE[dt] = text
+    return text
+
+
+def _fmt_time_uncached(dt: datetime) -> str:
     dt = dt.astimezone(timezone.utc)
     us = dt.microsecond
     frac = f"{us // 1000:03d}" if us % 1000 == 0 else f"{us:06d}"

@@ -54,9 +54,9 @@ import inspect
 import logging
 import re
 import ssl
+import threading
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from typing import Any
@@ -189,7 +189,7 @@ class TakServer:
                  host: str = "127.0.0.1", tls_port: int | None = DEFAULT_TLS_PORT,
                  tcp_port: int | None = DEFAULT_TCP_PORT, tcp_party: str | None = None,
                  http_port: int | None = None, http_tls: bool = True,
-                 max_positions: int = 1_000, max_alerts: int = 10_000, max_picture: int = 100_000,
+                 max_positions: int = 20_000, max_alerts: int = 10_000, max_picture: int = 100_000,
                  track_stale_s: float = 60.0, breach_stale_s: float = 600.0,
                  store_sightings: bool = True, tracker_config: Any = None,
                  epoch: datetime | None = None, web_options: dict | None = None,
@@ -241,7 +241,12 @@ class TakServer:
         self.committer = GroupCommitter(store)
         self.hub = LiveHub(store)
         self._identities: dict[str, Any] = {}
-        self._sealer = ThreadPoolExecutor(1, thread_name_prefix="borderwatch-tak-seal")
+        # Sealing (sign, check, queue for the store) runs in one thread fed by a deque: an
+        # executor's Future and locks per sighting cost the event loop more than the append.
+        self._seal_queue: deque[tuple[str, str, Any]] = deque()
+        self._seal_wake = threading.Event()
+        self._seal_stop = False
+        self._sealer = threading.Thread(target=self._seal_run, name="borderwatch-tak-seal", daemon=True)
         self._pending: list[tuple[str, CotEvent]] = []
         self._pending_wake: asyncio.Event | None = None
         self._sent_update: dict[int, float] = {}
@@ -258,6 +263,7 @@ class TakServer:
         """Bind the listeners and start the tracker (and the HTTP API if asked)."""
         self._loop = asyncio.get_running_loop()
         self._pending_wake = asyncio.Event()
+        self._sealer.start()
         if self.tls_port is not None:
             # TLS is started per connection (start_tls) rather than by the listener, so that a
             # refused handshake (foreign CA, expired certificate, no certificate) reaches this
@@ -353,7 +359,10 @@ class TakServer:
         for s in self._servers:
             with contextlib.suppress(Exception):
                 await asyncio.wait_for(s.wait_closed(), 2.0)
-        self._sealer.shutdown(wait=True)
+        if self._sealer.is_alive():
+            self._seal_stop = True
+            self._seal_wake.set()
+            await asyncio.to_thread(self._sealer.join)      # everything queued is sealed first
         await asyncio.to_thread(self.committer.close)
 
     async def __aenter__(self) -> "TakServer":
@@ -518,26 +527,39 @@ class TakServer:
 
     def _seal_later(self, party: str, kind: str, body: Any) -> None:
         """Sign and store an envelope from `party` off the event loop; live subscribers are told."""
-        loop = self._loop
-
-        def work() -> None:
-            ident = self._identity(party)
-            if ident is None:
-                loop.call_soon_threadsafe(self._sealed_one, None)
-                return
-            allowed = self.policy.allowed(kind)
-            try:
-                env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
-                                 parties=self.deployment.party_ids)
-                fut = self.committer.submit(env, signed_here=True)   # sealed just now by the
-                # deployment's own identity for `party`: verifying it again would double the cost
-            except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
-                loop.call_soon_threadsafe(self._sealed_one, exc)
-                return
-            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, env))
-
         self._sealing += 1
-        self._sealer.submit(work)
+        self._seal_queue.append((party, kind, body))
+        if not self._seal_wake.is_set():
+            self._seal_wake.set()
+
+    def _seal_run(self) -> None:
+        """The sealing thread: drains the queue until `close` asks it to stop and it is empty."""
+        loop = self._loop
+        queue = self._seal_queue
+        while True:
+            self._seal_wake.wait()
+            self._seal_wake.clear()
+            while queue:
+                party, kind, body = queue.popleft()
+                self._seal_one(loop, party, kind, body)
+            if self._seal_stop and not queue:
+                return
+
+    def _seal_one(self, loop: asyncio.AbstractEventLoop, party: str, kind: str, body: Any) -> None:
+        ident = self._identity(party)
+        if ident is None:
+            loop.call_soon_threadsafe(self._sealed_one, None)
+            return
+        allowed = self.policy.allowed(kind)
+        try:
+            env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
+                             parties=self.deployment.party_ids)
+            # Sealed just now by the deployment's own identity for `party`: no second check.
+            fut = self.committer.submit(env, signed_here=True)
+        except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
+            loop.call_soon_threadsafe(self._sealed_one, exc)
+            return
+        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, env))
 
     def _sealed_one(self, error: Exception | None) -> None:
         self._sealing -= 1

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import typer
@@ -44,6 +45,11 @@ def serve(
         if not 0 <= port < 65536:
             raise ChannelError(f"{name} must be 0-65535, got {port}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    # The event loop releases the GIL many times a message (lxml parses, socket calls) and
+    # must win it back from the tracker and sealing threads; at Python's default 5 ms switch
+    # interval each win can wait that long and the loop falls behind its clients. 0.5 ms keeps
+    # it responsive at a small cost in switches (measured with bench/load_tak.py).
+    sys.setswitchinterval(0.0005)
     dep = load_deployment(deployment)
     url = str(dep.path / STORE_FILE) if store is None else store
     for name, folder in (("--plan", plan), ("--sim", sim)):
