@@ -80,6 +80,7 @@ _START = re.compile(rb"<event\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*?/?>")
 _TYPE_ATTR = re.compile(rb"""\stype\s*=\s*["']([^"']*)["']""")
 _UID_ATTR = re.compile(rb"""\suid\s*=\s*["']([^"']*)["']""")
 _READ = 65_536
+SEAL_BATCH = 500          # envelopes sealed and committed as one unit, at most
 
 
 def live_tracker_config():
@@ -533,33 +534,43 @@ class TakServer:
             self._seal_wake.set()
 
     def _seal_run(self) -> None:
-        """The sealing thread: drains the queue until `close` asks it to stop and it is empty."""
+        """The sealing thread: drains the queue until `close` asks it to stop and it is empty.
+
+        Whatever has queued up is sealed and handed to the committer as one unit (one future
+        and one wake-up of the event loop per batch, not per sighting).
+        """
         loop = self._loop
         queue = self._seal_queue
         while True:
             self._seal_wake.wait()
             self._seal_wake.clear()
             while queue:
-                party, kind, body = queue.popleft()
-                self._seal_one(loop, party, kind, body)
+                batch = []
+                while queue and len(batch) < SEAL_BATCH:
+                    batch.append(queue.popleft())
+                self._seal_batch(loop, batch)
             if self._seal_stop and not queue:
                 return
 
-    def _seal_one(self, loop: asyncio.AbstractEventLoop, party: str, kind: str, body: Any) -> None:
-        ident = self._identity(party)
-        if ident is None:
-            loop.call_soon_threadsafe(self._sealed_one, None)
-            return
-        allowed = self.policy.allowed(kind)
-        try:
-            env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
-                             parties=self.deployment.party_ids)
-            # Sealed just now by the deployment's own identity for `party`: no second check.
-            fut = self.committer.submit(env, signed_here=True)
-        except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
-            loop.call_soon_threadsafe(self._sealed_one, exc)
-            return
-        fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, env))
+    def _seal_batch(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[str, str, Any]]) -> None:
+        prepared, envs = [], []
+        for party, kind, body in batch:
+            ident = self._identity(party)
+            if ident is None:
+                loop.call_soon_threadsafe(self._sealed_one, None)
+                continue
+            allowed = self.policy.allowed(kind)
+            try:
+                env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
+                                 parties=self.deployment.party_ids)
+                # Sealed just now by the deployment's own identity for `party`: no second check.
+                prepared.append(self.store.prepare(env, signed_here=True))
+                envs.append(env)
+            except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
+                loop.call_soon_threadsafe(self._sealed_one, exc)
+        if prepared:
+            fut = self.committer.submit_prepared(prepared)
+            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, envs))
 
     def _sealed_one(self, error: Exception | None) -> None:
         self._sealing -= 1
@@ -567,16 +578,16 @@ class TakServer:
             self.stats.store_errors += 1
             log.warning("envelope not stored: %s", error)
 
-    def _stored(self, future: Any, env: Envelope) -> None:
-        self._sealing -= 1
+    def _stored(self, future: Any, envs: list[Envelope]) -> None:
+        self._sealing -= len(envs)
         try:
-            receipt: Receipt = future.result()
+            receipts: list[Receipt] = future.result()
         except Exception as exc:  # noqa: BLE001 - counted and logged; the stream goes on
-            self.stats.store_errors += 1
-            log.warning("envelope %s not stored: %s", env.id, exc)
+            self.stats.store_errors += len(envs)
+            log.warning("%d envelopes not stored (%s ... %s): %s", len(envs), envs[0].id, envs[-1].id, exc)
             return
-        self.stats.stored += 1
-        self.hub.deliver([(receipt, env)])
+        self.stats.stored += len(receipts)
+        self.hub.deliver(list(zip(receipts, envs)))
 
     # -- the tracker ---------------------------------------------------------------------
 
