@@ -16,6 +16,12 @@ signing to the subscriber's receipt of the frame (both clocks are this
 host's). Target (issue 8): ≥ 5,000 envelopes/s end to end on SQLite with
 p99 < 50 ms. The peer column holds the target.
 
+Server and load generator share the host's cores, so each row also gives the
+CPU time each side spent per envelope (server: its process, from /proc; load
+generator: this process, signing, posting and the five subscribers) and the
+load average when the row started: a row measured while other jobs held the
+cores reads low, and the CPU figures say what the channel itself costs.
+
 PostgreSQL: a URL in ``BORDERWATCH_BENCH_PG`` (a database the bench may
 fill), else a throwaway cluster as in the tests, else the rows are skipped.
 Run: ``python bench/bench_channel.py``; `run()` returns the rows.
@@ -177,6 +183,15 @@ async def _scenario(base: str, dep, n: int, mode: str) -> dict:
             "deliveries": int(lat.size)}
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far (Linux /proc; else 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _pg_url() -> tuple[str | None, callable]:
     given = os.environ.get("BORDERWATCH_BENCH_PG")
     if given:
@@ -240,8 +255,12 @@ def run(n: int = 5_000) -> list[dict]:
                     k += 1
                     port = free_port()
                     proc = _start_server(dep.path, store_for(k), port)
+                    load = os.getloadavg()[0]
                     try:
+                        server_cpu, own_cpu = _cpu_s(proc.pid), time.process_time()
                         r = asyncio.run(_scenario(f"http://127.0.0.1:{port}", dep, n, mode))
+                        server_cpu = _cpu_s(proc.pid) - server_cpu
+                        own_cpu = time.process_time() - own_cpu
                     finally:
                         proc.terminate()
                         proc.wait(10)
@@ -258,7 +277,9 @@ def run(n: int = 5_000) -> list[dict]:
                         "note": (f"{rate:,.0f} envelopes/s end to end ({r['deliveries']:,} "
                                  f"deliveries), publish-to-delivery p50 {r['p50'] * 1000:.1f} ms, "
                                  f"p99 {r['p99'] * 1000:.1f} ms; all published in "
-                                 f"{r['publish_s']:.2f} s")})
+                                 f"{r['publish_s']:.2f} s; CPU per envelope: server "
+                                 f"{server_cpu / n * 1e6:.0f} µs, load generator "
+                                 f"{own_cpu / n * 1e6:.0f} µs; load average {load:.1f}")})
         finally:
             stop_pg()
     finally:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import sqlite3
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -41,8 +42,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from ..errors import ChannelError
 from .canonical import canonical_json, escape_string
 from .deployment import Deployment
-from .envelope import (Envelope, check_envelope, format_time, parse_time, release_text,
-                       signed_bytes, verify_canonical)
+from .envelope import (PARTY_ID, Envelope, check_envelope, format_time, parse_time,
+                       release_text, signed_bytes, verify_canonical)
 from .schema import (GENESIS, WRITE, acks, chain_head, cursors, envelopes, make_engine, meta,
                      metadata, recipients)
 
@@ -345,8 +346,8 @@ class Store:
             # since BEGIN IMMEDIATE; elsewhere the row lock serialises writers.
             sqlite = conn.dialect.name == "sqlite"
             mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
-            head = conn.exec_driver_sql("SELECT seq, hash FROM chain_head WHERE id = 1"
-                                        + ("" if sqlite else " FOR UPDATE")).one()
+            head = _sql(conn, "SELECT seq, hash FROM chain_head WHERE id = 1"
+                        + ("" if sqlite else " FOR UPDATE")).fetchone()
             seq, prev = int(head[0]), head[1]
             if tail is not None and tail[0] == seq and tail[1] == prev:
                 existing: dict[str, Any] = {}
@@ -367,11 +368,15 @@ class Store:
                     continue
                 seq += 1
                 placed: dict[str, int] = {}
+                # Recipients come sorted from the policy and party ids need no escaping
+                # (PARTY_ID), so this is `_recipients_json` without its checks.
                 for party in p.recipients:
                     position = positions[party] = positions[party] + 1
                     placed[party] = position
                     rcpt_rows.append((seq, party, position))
-                record = _record_prefix(p) + (_recipients_json(placed, seq) + ',"seq":' + str(seq)
+                rjson = ("{" + ",".join([f'"{k}":{v}' for k, v in placed.items()]) + "}"
+                         if _sorted_ids(p.recipients) else _recipients_json(placed, seq))
+                record = _record_prefix(p) + (rjson + ',"seq":' + str(seq)
                                               + ',"stored":' + stored_text + "}").encode("utf-8")
                 digest = hashlib.sha256(bytes.fromhex(prev) + record).hexdigest()
                 r = p.row
@@ -383,8 +388,8 @@ class Store:
             if env_rows:
                 _insert_many(conn, envelopes, _ENVELOPE_COLUMNS, env_rows)
                 _insert_many(conn, recipients, _RECIPIENT_COLUMNS, rcpt_rows)
-                conn.exec_driver_sql(f"UPDATE chain_head SET seq = {mark}, hash = {mark} "
-                                     "WHERE id = 1", (seq, prev))
+                _sql(conn, f"UPDATE chain_head SET seq = {mark}, hash = {mark} WHERE id = 1",
+                     (seq, prev))
         # Committed: remember where the chain and every party's stream now end.
         self._tail = (seq, prev, positions)
         return done
@@ -633,7 +638,7 @@ def _insert_many(conn: Connection, table: Any, keys: Sequence[str],
     if conn.dialect.name == "sqlite" and conn.dialect.paramstyle == "qmark":
         sql = (f'INSERT INTO {table.name} ({", ".join(keys)}) '
                f'VALUES ({", ".join("?" * len(keys))})')
-        conn.exec_driver_sql(sql, rows)
+        _sql(conn, sql, rows, many=True)
     elif conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg" and len(rows) > 1:
         # COPY: one stream, no per-row statement on the server. Inside the transaction,
         # so it commits (or rolls back) with everything else.
@@ -651,6 +656,33 @@ def _insert_many(conn: Connection, table: Any, keys: Sequence[str],
             raise
     else:
         conn.execute(insert(table), [dict(zip(keys, r)) for r in rows])
+
+
+def _sql(conn: Connection, sql: str, params: Any = (), many: bool = False) -> Any:
+    """Run driver SQL in `conn`'s transaction and return the cursor. On SQLite straight on
+    the sqlite3 connection — SQLAlchemy's execution context costs more than the hot
+    path's few statements — with its errors raised as SQLAlchemy's, as `_Txn` expects."""
+    if conn.dialect.name == "sqlite":
+        raw = conn.connection.driver_connection
+        try:
+            return raw.executemany(sql, params) if many else raw.execute(sql, params)
+        except sqlite3.Error as exc:
+            raise DBAPIError.instance(sql, None, exc, sqlite3.Error) from None
+    return conn.exec_driver_sql(sql, list(params) if many else params)
+
+
+_SORTED_SEEN: set[tuple[str, ...]] = set()
+
+
+def _sorted_ids(parties: tuple[str, ...]) -> bool:
+    """True when `parties` are in RFC 8785 key order and need no escaping (remembered)."""
+    if parties in _SORTED_SEEN:
+        return True
+    ok = (list(parties) == sorted(parties)
+          and all(PARTY_ID.fullmatch(p) for p in parties))
+    if ok and len(_SORTED_SEEN) < 4096:
+        _SORTED_SEEN.add(parties)
+    return ok
 
 
 def _reason(exc: SQLAlchemyError) -> str:
