@@ -33,9 +33,15 @@ demo: $(STAMP_RUN)
 test: $(STAMP_TEST)
 	$(BIN)/python -m pytest -n 2 -q
 
-bench: $(STAMP_TEST)
+# Peers that cannot share our venv (taky pins old dependencies) get their own.
+TAKY_VENV := .bench-peers/taky
+$(TAKY_VENV)/bin/taky:
+	$(PY) -m venv $(TAKY_VENV)
+	$(TAKY_VENV)/bin/python -m pip install -q taky==0.10
+
+bench: $(STAMP_TEST) $(TAKY_VENV)/bin/taky
 	$(BIN)/python -m pip install -q -e '.[bench]'
-	$(BIN)/python bench/run.py
+	TAKY=$(CURDIR)/$(TAKY_VENV)/bin/taky $(BIN)/python bench/run.py
 
 soak: $(STAMP_TEST)
 	$(BIN)/python -m pytest -q -m soak tests
@@ -54,4 +60,4 @@ web: | $(BIN)/python
 	$(BIN)/python tools/derive_basemap.py node_modules src/borderwatch/web/data/countries.geojson
 
 clean:
-	rm -rf $(VENV) $(OUT) build *.egg-info src/*.egg-info
+	rm -rf $(VENV) $(OUT) .bench-peers build *.egg-info src/*.egg-info

@@ -12,7 +12,8 @@ the first send to the last delivery) and the p99 send-to-receive latency.
   parties the ``detection`` rule names: 2 of 5), each sighting also signed,
   stored (SQLite, group commit) and tracked.
 - **taky** (PyPI ``taky``, a Python TAK server), in its own process and
-  venv (``TAKY`` env var: its executable; default ``/tmp/takyenv/bin/taky``),
+  venv (``TAKY`` env var: its executable; `make bench` installs taky 0.10 in
+  ``.bench-peers/taky``; default ``/tmp/takyenv/bin/taky``),
   plain TCP (its TLS needs its own PKI), no releasability: it sends every
   event to every other client.
 
