@@ -30,6 +30,7 @@ Run: ``python bench/bench_channel.py``; `run()` returns the rows.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import os
 import shutil
@@ -134,6 +135,11 @@ async def _scenario(base: str, dep, n: int, mode: str) -> dict:
         finally:
             pool.put_nowait(conn)
 
+    # The generator's own collector must not stall signing or the subscribers mid-run
+    # (a full pass over this process's libraries takes tens of milliseconds, which
+    # would be counted as delivery latency): collect once, then freeze what is there.
+    gc.collect()
+    gc.freeze()
     in_flight = {"single": 64, "batch": 4, "paced": 32}[mode]
     for _ in range(in_flight):
         conns.append(await asyncio.open_connection(host, int(port)))
@@ -177,6 +183,7 @@ async def _scenario(base: str, dep, n: int, mode: str) -> dict:
     for s in subs:
         s.cancel()
     await asyncio.gather(*subs, return_exceptions=True)
+    gc.unfreeze()
     lat = np.array([v for r in received.values() for v in r.values()])
     return {"wall_s": t_end - t_start, "publish_s": t_published - t_start,
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),

@@ -42,6 +42,7 @@ import asyncio
 import base64
 import binascii
 import contextlib
+import gc
 import json
 import re
 import ssl
@@ -706,11 +707,18 @@ def make_app(deployment: Deployment, store: Store, *,
 
 def make_server(deployment: Deployment, store: Store, *, host: str = "127.0.0.1", port: int = 8443,
                 tls: bool = True, auth: Collection[str] = ("mtls", "token"),
-                log_level: str = "warning", **app_options: Any):
+                log_level: str = "warning", freeze_gc: bool | None = None, **app_options: Any):
     """A `uvicorn.Server` for the channel; with `tls`, mutual TLS with the deployment's CA.
 
     Under TLS every client must present a certificate from the deployment's
     CA (CERT_REQUIRED), and its Common Name is the party it speaks for.
+
+    `freeze_gc`: once serving, collect and then freeze (`gc.freeze`) everything the
+    process holds, so that the collector's full passes, which otherwise walk every
+    object of the libraries loaded (tens of milliseconds, stalling deliveries), look
+    only at what was made since. None (the default) does so when the server runs in
+    the process's main thread, that is when the process is the server; a server
+    thread inside another program (tests, the demo) leaves that program's collector alone.
     """
     import uvicorn
 
@@ -730,9 +738,18 @@ def make_server(deployment: Deployment, store: Store, *, host: str = "127.0.0.1"
             if self.ws_protocol_class is not None:
                 self.ws_protocol_class = _with_registry(self.ws_protocol_class, peers)
 
+    class Server(uvicorn.Server):
+        async def startup(self, *args: Any, **kwargs: Any) -> None:
+            await super().startup(*args, **kwargs)
+            freeze = (threading.current_thread() is threading.main_thread()
+                      if freeze_gc is None else freeze_gc)
+            if freeze:
+                gc.collect()
+                gc.freeze()
+
     config = Config(app, host=host, port=port, log_level=log_level, access_log=False,
                     lifespan="on", ws_max_size=16 * 1024 * 1024, **options)
-    return uvicorn.Server(config)
+    return Server(config)
 
 
 class ServerThread:
