@@ -58,10 +58,18 @@ def _refused(base: str, dep, crt: Path, key: Path) -> None:
             c.get(f"{base}/whoami")
 
 
-def test_a_certificate_from_another_ca_is_refused(server, deployment, tmp_path):
+def test_a_certificate_from_another_ca_is_refused(server, deployment, tmp_path, caplog):
+    import logging
+
+    caplog.set_level(logging.INFO, logger="borderwatch.api.tls")
     foreign = make_ca("someone else")
     crt, key = _write(issue_client(foreign, "someone else", "us"), tmp_path, "foreign-us")
     _refused(server, deployment, crt, key)
+    # Refused at the handshake, and the API's log says so, with the peer and the reason.
+    deadline = __import__("time").monotonic() + 5
+    while "TLS handshake refused" not in caplog.text and __import__("time").monotonic() < deadline:
+        __import__("time").sleep(0.02)
+    assert "TLS handshake refused: unable to get local issuer certificate" in caplog.text
 
 
 def test_an_expired_certificate_of_the_right_ca_is_refused(server, deployment, tmp_path):

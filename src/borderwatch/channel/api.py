@@ -67,6 +67,8 @@ from .envelope import (KINDS, MAX_ENVELOPE_BYTES, Envelope, format_time, parse_t
                        read_envelope)
 from .group_commit import GroupCommitter
 from .live import LiveHub, frame_text
+from .refusals import RefusalLog, tls_first
+from .tls import server_context
 from .store import MAX_LIMIT, Acknowledgement, Delivery, Receipt, Store
 
 TOKEN_CONTEXT = b"borderwatch/token/v1\x00"
@@ -699,6 +701,7 @@ def make_app(deployment: Deployment, store: Store, *,
             with contextlib.suppress(Exception):
                 await ws.close()
 
+    app.add_middleware(RefusalLog)       # outermost: sees every answer, the fast path's too
     return app
 
 
@@ -724,17 +727,17 @@ def make_server(deployment: Deployment, store: Store, *, host: str = "127.0.0.1"
 
     peers = PeerRegistry()
     app = make_app(deployment, store, auth=auth, peers=peers, **app_options)
-    options: dict[str, Any] = {}
-    if tls:
-        options = {"ssl_certfile": str(deployment.server_cert_path),
-                   "ssl_keyfile": str(deployment.server_key_path),
-                   "ssl_ca_certs": str(deployment.ca_cert_path),
-                   "ssl_cert_reqs": ssl.CERT_REQUIRED}
+    # TLS is not uvicorn's: each connection is upgraded by `refusals.tls_first`, so that a
+    # refused handshake (foreign CA, expired or missing certificate) is logged, not dropped
+    # silently by asyncio. The context is what uvicorn's ssl_* options would have built.
+    context = server_context(deployment.server_cert_path, deployment.server_key_path,
+                             deployment.ca_cert_path) if tls else None
 
     class Config(uvicorn.Config):
         def load(self) -> None:
             super().load()
-            self.http_protocol_class = _with_registry(self.http_protocol_class, peers)
+            http = _with_registry(self.http_protocol_class, peers)
+            self.http_protocol_class = tls_first(http, context) if context is not None else http
             if self.ws_protocol_class is not None:
                 self.ws_protocol_class = _with_registry(self.ws_protocol_class, peers)
 
@@ -748,8 +751,13 @@ def make_server(deployment: Deployment, store: Store, *, host: str = "127.0.0.1"
                 gc.freeze()
 
     config = Config(app, host=host, port=port, log_level=log_level, access_log=False,
-                    lifespan="on", ws_max_size=16 * 1024 * 1024, **options)
+                    lifespan="on", ws_max_size=16 * 1024 * 1024,
+                    # uvloop's start_tls can hand the ClientHello to the plain protocol before
+                    # it switches (a handshake that then times out, about 1 in 6 connections
+                    # here); asyncio's loop does not. Plain HTTP keeps uvicorn's choice.
+                    loop="asyncio" if context is not None else "auto")
     return Server(config)
+
 
 
 class ServerThread:

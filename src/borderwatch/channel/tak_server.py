@@ -70,6 +70,7 @@ from .group_commit import GroupCommitter
 from .live import LiveHub
 from .store import Receipt, Store
 from .takproto_codec import StreamSplitter
+from .tls import server_context
 
 log = logging.getLogger("borderwatch.tak")
 
@@ -288,12 +289,8 @@ class TakServer:
 
     def ssl_context(self) -> ssl.SSLContext:
         """Server side of mutual TLS: the deployment's server certificate, its CA required of clients."""
-        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        ctx.minimum_version = ssl.TLSVersion.TLSv1_2
-        ctx.load_cert_chain(self.deployment.server_cert_path, self.deployment.server_key_path)
-        ctx.load_verify_locations(cafile=str(self.deployment.ca_cert_path))
-        ctx.verify_mode = ssl.CERT_REQUIRED
-        return ctx
+        return server_context(self.deployment.server_cert_path, self.deployment.server_key_path,
+                              self.deployment.ca_cert_path)
 
     async def _start_http(self) -> None:
         from .api import make_server

@@ -15,6 +15,7 @@ borderwatch checks, use Ed25519 (`borderwatch.channel.keys`).
 from __future__ import annotations
 
 import ipaddress
+import ssl
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
@@ -111,3 +112,15 @@ def common_name(cert: x509.Certificate) -> str:
     """The subject's Common Name (a party id for client certificates)."""
     attrs = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
     return str(attrs[0].value) if attrs else ""
+
+
+def server_context(cert_path, key_path, ca_path) -> ssl.SSLContext:
+    """Server side of mutual TLS (the channel API and the TAK port): this server's
+    certificate, TLS 1.2 or later, and a client certificate from the deployment's CA
+    required (its Common Name is the party the client speaks for)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.minimum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_cert_chain(str(cert_path), str(key_path))
+    ctx.load_verify_locations(cafile=str(ca_path))
+    ctx.verify_mode = ssl.CERT_REQUIRED
+    return ctx
