@@ -270,3 +270,25 @@ def test_the_fast_encoder_still_refuses_deep_nesting():
         value = [value]
     with pytest.raises(ChannelError, match="nested deeper than 32"):
         canonical_json(value)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=2048), st.integers(0, 64 * 8 - 1), st.booleans())
+def test_the_fast_verifier_agrees_with_cryptography(message, bit, flip):
+    """libsodium on the hot path, OpenSSL in the audit: both must say the same of our signatures."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from borderwatch.channel.envelope import verify_signature
+
+    key = Ed25519PrivateKey.generate()
+    sig = bytearray(key.sign(message))
+    if flip:
+        sig[bit // 8] ^= 1 << (bit % 8)
+    try:
+        key.public_key().verify(bytes(sig), message)
+        openssl = True
+    except InvalidSignature:
+        openssl = False
+    assert verify_signature(key.public_key(), bytes(sig), message) is openssl
+    assert openssl is (not flip)

@@ -64,7 +64,7 @@ from ..errors import ChannelError
 from .canonical import escape_string
 from .deployment import Deployment
 from .envelope import (KINDS, MAX_ENVELOPE_BYTES, Envelope, format_time, parse_time,
-                       read_envelope)
+                       read_envelope, verify_signature)
 from .group_commit import GroupCommitter
 from .live import LiveHub, frame_text
 from .refusals import RefusalLog, tls_first
@@ -133,9 +133,9 @@ class TokenVerifier:
         except (binascii.Error, ValueError):
             sig = b""
         try:
-            if len(sig) != 64:
+            if len(sig) != 64 or not verify_signature(self.keys[party], sig,
+                                                      token_message(method, target, when, nonce)):
                 raise ValueError
-            self.keys[party].verify(sig, token_message(method, target, when, nonce))
         except Exception:
             raise ChannelError("authorization: unknown party or bad signature") from None
         with self._lock:

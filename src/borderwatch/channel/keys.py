@@ -150,3 +150,4 @@ def load_deployment(*args: Any, **kwargs: Any) -> "Deployment":
     from .deployment import load_deployment as load
 
     return load(*args, **kwargs)
+
