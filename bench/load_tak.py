@@ -53,7 +53,6 @@ import json
 import os
 import re
 import signal
-import socket
 import ssl
 import subprocess
 import sys
@@ -65,31 +64,15 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from bench_tak import _free_port, _wait_port  # noqa: E402  (the same loopback helpers)
+
 SENDER_PARTY = "sy-gov"
 RECEIVERS = ("iq-mod", "us", "sdf", "tr")
 _LAT = re.compile(rb"<remarks>s=(\d+)</remarks>")
 _ALERT = re.compile(rb'uid="(borderwatch-breach-[0-9-]+)"')
 _TRACK = re.compile(rb'uid="borderwatch-track-(\d+)"')
 _END = b"</event>"
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_port(port: int, proc: subprocess.Popen, timeout: float = 60.0) -> None:
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode}")
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.2):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"nothing listens on {port}")
 
 
 def _rss_kb(pid: int) -> int | None:
