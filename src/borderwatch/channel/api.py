@@ -205,6 +205,17 @@ def _with_registry(cls: type, registry: PeerRegistry) -> type:
             registry.lost(getattr(self, "_bw_transport", None))
             super().connection_lost(exc)
 
+        def shutdown(self) -> None:
+            # uvicorn's WebSocket protocol sends a close frame at shutdown even when the
+            # client is already closing, and websockets raises InvalidState: the server
+            # then stopped with a traceback and left the other connections open.
+            try:
+                super().shutdown()
+            except Exception:  # noqa: BLE001 - the connection is going anyway; close it
+                transport = getattr(self, "transport", None)
+                if transport is not None:
+                    transport.close()
+
     Recording.__name__ = f"PeerRecording{cls.__name__}"
     return Recording
 
