@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import ssl
 import stat
+import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -59,16 +61,14 @@ def _refused(base: str, dep, crt: Path, key: Path) -> None:
 
 
 def test_a_certificate_from_another_ca_is_refused(server, deployment, tmp_path, caplog):
-    import logging
-
     caplog.set_level(logging.INFO, logger="borderwatch.api.tls")
     foreign = make_ca("someone else")
     crt, key = _write(issue_client(foreign, "someone else", "us"), tmp_path, "foreign-us")
     _refused(server, deployment, crt, key)
     # Refused at the handshake, and the API's log says so, with the peer and the reason.
-    deadline = __import__("time").monotonic() + 5
-    while "TLS handshake refused" not in caplog.text and __import__("time").monotonic() < deadline:
-        __import__("time").sleep(0.02)
+    deadline = time.monotonic() + 5
+    while "TLS handshake refused" not in caplog.text and time.monotonic() < deadline:
+        time.sleep(0.02)
     assert "TLS handshake refused: unable to get local issuer certificate" in caplog.text
 
 
@@ -115,7 +115,6 @@ def test_private_keys_are_0600_and_never_in_logs_or_errors(deployment, caplog, t
 
 def test_the_tak_server_refuses_and_logs_foreign_and_expired_certificates(deployment, tmp_path, caplog):
     import asyncio
-    import logging
 
     from borderwatch.channel.tak_server import TakServer
 

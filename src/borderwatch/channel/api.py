@@ -45,7 +45,6 @@ import contextlib
 import gc
 import json
 import re
-import ssl
 import threading
 import time
 from collections import OrderedDict
@@ -68,8 +67,8 @@ from .envelope import (KINDS, MAX_ENVELOPE_BYTES, Envelope, format_time, parse_t
 from .group_commit import GroupCommitter
 from .live import LiveHub, frame_text
 from .refusals import RefusalLog, tls_first
-from .tls import server_context
 from .store import MAX_LIMIT, Acknowledgement, Delivery, Receipt, Store
+from .tls import server_context
 
 TOKEN_CONTEXT = b"borderwatch/token/v1\x00"
 TOKEN_SCHEME = "Borderwatch"
@@ -768,7 +767,6 @@ def make_server(deployment: Deployment, store: Store, *, host: str = "127.0.0.1"
                     # here); asyncio's loop does not. Plain HTTP keeps uvicorn's choice.
                     loop="asyncio" if context is not None else "auto")
     return Server(config)
-
 
 
 class ServerThread:

@@ -25,6 +25,8 @@ from typing import Any, Union
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.exceptions import BadSignatureError
+from nacl.signing import VerifyKey
 
 from ..errors import ChannelError
 from .canonical import canonical_json, decode_json, escape_string
@@ -406,17 +408,16 @@ _VERIFIERS: dict[int, tuple[Ed25519PublicKey, Any]] = {}
 def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     """True when `signature` is a valid Ed25519 signature of `message` by `public_key`.
 
-    libsodium (PyNaCl) rather than OpenSSL: on this project's machines it verifies in
-    about 50 µs against OpenSSL's 110–125 µs, and verification is most of the channel's
-    CPU per envelope. libsodium is the stricter of the two (it also refuses small-order
-    keys and non-canonical encodings), so whatever passes here also passes
-    ``cryptography``'s check, which `channel audit verify` keeps using. Keys are the
-    deployment's, made by ``cryptography``; their libsodium form is kept per key object.
+    Every signature check in borderwatch (publish, tokens, the client, `channel audit
+    verify`) comes here. libsodium (PyNaCl) rather than OpenSSL: on this project's
+    machines it verifies in about 57 µs against OpenSSL's 108 µs, and verification is
+    most of the channel's CPU per envelope. libsodium is the stricter of the two (it also
+    refuses small-order keys and non-canonical encodings); a property test checks that both
+    give the same answer on signatures ``cryptography`` makes and on altered ones. Keys
+    are the deployment's ``cryptography`` objects; their libsodium form is kept per key.
     """
     entry = _VERIFIERS.get(id(public_key))
     if entry is None or entry[0] is not public_key:
-        from nacl.signing import VerifyKey
-
         raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
         entry = (public_key, VerifyKey(raw))
         if len(_VERIFIERS) > 4096:
@@ -424,8 +425,6 @@ def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: by
         _VERIFIERS[id(public_key)] = entry
     if len(signature) != 64:
         return False
-    from nacl.exceptions import BadSignatureError
-
     try:
         entry[1].verify(message, signature)
     except BadSignatureError:

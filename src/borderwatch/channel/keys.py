@@ -150,4 +150,3 @@ def load_deployment(*args: Any, **kwargs: Any) -> "Deployment":
     from .deployment import load_deployment as load
 
     return load(*args, **kwargs)
-

@@ -202,7 +202,7 @@ class LiveHub:
             if receipt.stored is not stored_at:
                 stored_at, stored = receipt.stored, format_time(receipt.stored)
             for party, position in wanted:
-                text = f'{{"position":{position},"stored":"{stored}","envelope":{env_json}}}'
+                text = delivery_text(position, stored, env_json)
                 run = runs.get(party)
                 if run is not None and run[0] + len(run[1]) == position:
                     run[1].append(text)

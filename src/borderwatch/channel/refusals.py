@@ -115,6 +115,12 @@ class RefusalLog:
 tls_log = logging.getLogger("borderwatch.api.tls")
 
 
+def refusal_reason(exc: BaseException) -> str:
+    """OpenSSL's own words for a failed handshake ("certificate has expired"), else the error."""
+    return getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or \
+        (str(exc) or type(exc).__name__)
+
+
 def tls_first(protocol_class: type, context: Any, *, handshake_timeout_s: float = 10.0,
               logger: logging.Logger = tls_log) -> type:
     """`protocol_class` (uvicorn's HTTP protocol) behind a TLS handshake of our own.
@@ -148,9 +154,7 @@ def tls_first(protocol_class: type, context: Any, *, handshake_timeout_s: float 
                 tls = await loop.start_tls(raw, self, context, server_side=True,
                                            ssl_handshake_timeout=handshake_timeout_s)
             except (ssl.SSLError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
-                reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or \
-                    (str(exc) or type(exc).__name__)
-                logger.warning("%s: TLS handshake refused: %s", where, reason)
+                logger.warning("%s: TLS handshake refused: %s", where, refusal_reason(exc))
                 raw.abort()
                 return
             if tls is None or tls.is_closing():

@@ -68,6 +68,7 @@ from .deployment import Deployment
 from .envelope import Envelope
 from .group_commit import GroupCommitter
 from .live import LiveHub
+from .refusals import refusal_reason
 from .store import Receipt, Store
 from .takproto_codec import StreamSplitter
 from .tls import server_context
@@ -393,9 +394,8 @@ class TakServer:
             return True
         except (ssl.SSLError, ConnectionError, OSError, asyncio.TimeoutError) as exc:
             self.stats.tls_refused += 1
-            reason = getattr(exc, "verify_message", None) or getattr(exc, "reason", None) or \
-                (str(exc) or type(exc).__name__)
-            log.warning("%s: TLS handshake refused: %s", f"{peer[0]}:{peer[1]}" if peer else "?", reason)
+            log.warning("%s: TLS handshake refused: %s", f"{peer[0]}:{peer[1]}" if peer else "?",
+                        refusal_reason(exc))
             writer.transport.abort()
             return False
 

@@ -29,7 +29,7 @@ import numpy as np
 from scipy.stats import chi2
 
 from borderwatch.errors import TrackError
-from borderwatch.track.association import GNNAssociator, Hypothesiser
+from borderwatch.track.association import GNNAssociator, Hypothesiser, _max_eig
 from borderwatch.track.detections import VEHICLE, Detections
 from borderwatch.track.history import TrackHistory
 from borderwatch.track.kalman import cv_predict, position_update
@@ -339,13 +339,10 @@ class Tracker:
 
 def _gate_reach(track_cov: np.ndarray, det_cov: np.ndarray, gate_d2: float) -> np.ndarray:
     """Per track, the farthest (in metres) a detection can be and still fall in its gate:
-    sqrt(gate x largest eigenvalue of P_pos + R) with R the scan's widest measurement."""
-    def max_eig(c: np.ndarray) -> np.ndarray:
-        a, b, d = c[:, 0, 0], 0.5 * (c[:, 0, 1] + c[:, 1, 0]), c[:, 1, 1]
-        return 0.5 * (a + d) + np.sqrt(np.maximum(0.25 * (a - d) ** 2 + b * b, 0.0))
-
-    r_max = float(max_eig(det_cov).max()) if len(det_cov) else 0.0
-    return np.sqrt(gate_d2 * (max_eig(track_cov[:, :2, :2]) + r_max)) * (1.0 + 1e-9) + 1e-6
+    sqrt(gate x largest eigenvalue of P_pos + R) with R the scan's widest measurement
+    (the bound the Hypothesiser's k-d tree search uses)."""
+    r_max = float(_max_eig(det_cov).max()) if len(det_cov) else 0.0
+    return np.sqrt(gate_d2 * (_max_eig(track_cov[:, :2, :2]) + r_max)) * (1.0 + 1e-9) + 1e-6
 
 
 def _near_box(state: np.ndarray, reach: np.ndarray, x: np.ndarray, y: np.ndarray) -> np.ndarray:
