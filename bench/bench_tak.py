@@ -1,16 +1,23 @@
 """TAK fan-out: one field unit's sightings to N connected clients, ours vs taky, on loopback.
 
-For N = 10, 100, 500 receiving clients, one sender writes M hostile-ground
-sightings (``a-h-G-U-C-I``, a new uid each) as fast as it can; every
+For N = 10, 100, 500 receiving clients, one sender (a field unit) writes M
+hostile-ground sightings (``a-h-G-U-C-I``) as fast as it can, in sweeps of
+100 that share a report time, one second apart: the same 100 people (one
+uid each, as a TAK marker is updated) walking east at ~9 m/s, as a tower
+or aircraft reports them; a sequence number in ``<remarks>``. Every
 receiver counts the events it gets and when. Rows give events/s accepted in
 (sent ÷ time to write them), events/s delivered (all deliveries ÷ time from
 the first send to the last delivery) and the p99 send-to-receive latency.
+Both servers get the same load: every one of the N receivers is entitled to
+every sighting, so each event is delivered N times by both.
 
 - **ours**: `TakServer` in its own process, the Iraq–Syria deployment,
-  every client over mutual TLS with its party's certificate, receivers
-  spread over the five parties; releasability on (sightings reach only the
-  parties the ``detection`` rule names: 2 of 5), each sighting also signed,
-  stored (SQLite, group commit) and tracked.
+  every client over mutual TLS with its party's certificate; releasability
+  on: the N receivers belong to the parties the ``detection`` rule releases
+  sightings to (iq-mod, us), and one more client for each of the other
+  three parties must receive none of them (the row fails if one leaks).
+  Each sighting is also signed, stored (SQLite, group commit) and tracked;
+  the tracks the tracker makes go out too (not counted).
 - **taky** (PyPI ``taky``, a Python TAK server), in its own process and
   venv (``TAKY`` env var: its executable; `make bench` installs taky 0.10 in
   ``.bench-peers/taky``; default ``/tmp/takyenv/bin/taky``),
@@ -40,9 +47,10 @@ from pathlib import Path
 import numpy as np
 
 NS = (10, 100, 500)
-TOTAL_DELIVERIES = 20_000          # M = TOTAL_DELIVERIES // N sightings per row (at least 200)
+TOTAL_DELIVERIES = 400_000         # M = TOTAL_DELIVERIES // N sightings per row
+SWEEP = 100                        # sightings per report time
 TAKY = os.environ.get("TAKY", "/tmp/takyenv/bin/taky")
-_SEQ = re.compile(rb'uid="bench-(\d+)"')
+_SEQ = re.compile(rb"<remarks>seq (\d+)</remarks>")
 
 
 def _free_port() -> int:
@@ -84,21 +92,27 @@ def _sightings(m: int) -> list[bytes]:
     from borderwatch.channel.tak_server import sighting_event
 
     now = datetime.now(timezone.utc)
-    return [to_cot_xml(sighting_event(f"bench-{i}", 34.4 + (i % 100) * 1e-4, 41.0 + (i // 100) * 1e-4,
-                                      callsign="BENCH-1", when=now + timedelta(seconds=i)))
+    return [to_cot_xml(sighting_event(f"bench-p{i % SWEEP}", 34.4 + (i % SWEEP) * 1e-4, 41.0 + (i // SWEEP) * 1e-4,
+                                      callsign="BENCH-1", when=now + timedelta(seconds=i // SWEEP),
+                                      remarks=f"seq {i}"))
             for i in range(m)]
 
 
-async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, expect_per_event: int,
-                timeout: float = 60.0) -> dict:
+async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, observers: list | None = None,
+                timeout: float = 120.0) -> dict:
+    """N receivers (contexts[k % len]) and the observers (contexts that may see none of it)."""
     events = _sightings(m)
-    recv_t: list[list[tuple[int, float]]] = [[] for _ in range(n)]
-    counts = [0] * n
+    observers = observers or []
+    total = n + len(observers)
+    # Per receiver, one (time, [seq, ...]) per read: the harness costs the same per chunk for both servers.
+    recv_t: list[list[tuple[float, list[bytes]]]] = [[] for _ in range(total)]
+    counts = [0] * total
+    last_t = [0.0] * total
 
     async def receiver(k: int, reader) -> None:
         buf = b""
         while True:
-            chunk = await reader.read(1 << 16)
+            chunk = await reader.read(1 << 18)
             if not chunk:
                 return
             now = time.perf_counter()
@@ -107,13 +121,16 @@ async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, expect_pe
             if cut < 0:
                 continue
             part, buf = buf[:cut + 8], buf[cut + 8:]
-            for s in _SEQ.findall(part):
-                recv_t[k].append((int(s), now))
-                counts[k] += 1
+            seqs = _SEQ.findall(part)
+            if seqs:
+                recv_t[k].append((now, seqs))
+                counts[k] += len(seqs)
+                last_t[k] = now
 
     conns = []
-    for k in range(n):
-        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=contexts[k % len(contexts)])
+    for k in range(total):
+        ctx = contexts[k % len(contexts)] if k < n else observers[k - n]
+        r, w = await asyncio.open_connection("127.0.0.1", port, ssl=ctx, limit=1 << 18)
         conns.append((r, w))
     _, sw = await asyncio.open_connection("127.0.0.1", port, ssl=sender_ctx)
     tasks = [asyncio.create_task(receiver(k, r)) for k, (r, _) in enumerate(conns)]
@@ -127,23 +144,28 @@ async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, expect_pe
             await sw.drain()
     await sw.drain()
     t_in = time.perf_counter() - t0
-    want = expect_per_event * m
+    want = n * m
     end = time.perf_counter() + timeout
-    while sum(counts) < want and time.perf_counter() < end:
+    while sum(counts[:n]) < want and time.perf_counter() < end:
         await asyncio.sleep(0.02)
-        last = max((x[-1][1] for x in recv_t if x), default=t0)
-        if sum(counts) and time.perf_counter() - last > 5.0:
+        last = max(last_t[:n])
+        if sum(counts[:n]) and time.perf_counter() - max(last, t0 + t_in) > 5.0:
             break                                         # nothing more for 5 s
-    got = sum(counts)
-    last = max((x[-1][1] for x in recv_t if x), default=t0)
-    lat = np.array([t - sent_t[s] for x in recv_t for s, t in x if s < m])
+    await asyncio.sleep(0.2 if observers else 0.0)        # anything leaking to an observer has come too
+    got = sum(counts[:n])
+    leaked = sum(counts[n:])
+    last = max(last_t[:n]) or t0
+    seq = np.concatenate([np.array(s, dtype=np.int64) for x in recv_t[:n] for _, s in x] or [np.zeros(0, np.int64)])
+    at = np.concatenate([np.full(len(s), t) for x in recv_t[:n] for t, s in x] or [np.zeros(0)])
+    ok = seq < m
+    lat = at[ok] - sent_t[seq[ok]]
     for t in tasks:
         t.cancel()
     for _, w in conns:
         w.close()
     sw.close()
     await asyncio.gather(*tasks, return_exceptions=True)
-    return {"in_per_s": m / t_in, "delivered": got, "expected": want,
+    return {"in_per_s": m / t_in, "delivered": got, "expected": want, "leaked": leaked,
             "delivered_per_s": got / max(last - t0, 1e-9),
             "p99_ms": float(np.percentile(lat, 99) * 1000) if len(lat) else float("nan")}
 
@@ -159,6 +181,11 @@ def _ours(n: int, m: int, folder: Path) -> dict:
     db = folder / f"tak-{n}.db"
     proc = subprocess.Popen([sys.executable, "-c", _OURS, str(dep_dir), str(db), str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    spy = None
+    if os.environ.get("BENCH_TAK_SPY"):                 # profile the server: py-spy's collapsed stacks
+        spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-r", "200", "-f", "raw",
+                                "-o", f"{os.environ['BENCH_TAK_SPY']}-{n}.txt"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         _wait_port(port, proc)
 
@@ -167,12 +194,17 @@ def _ours(n: int, m: int, folder: Path) -> dict:
             c.load_cert_chain(dep.client_cert_path(party), dep.client_key_path(party))
             return c
 
-        parties = list(dep.party_ids)
-        contexts = [ctx(p) for p in parties]
         allowed = dep.policy.allowed("sighting")
-        per_event = sum(1 for k in range(n) if parties[k % len(parties)] in allowed)
-        return asyncio.run(_load(port, n, m, contexts, ctx(dep.policy.owner), per_event))
+        entitled = [ctx(p) for p in dep.party_ids if p in allowed]
+        others = [ctx(p) for p in dep.party_ids if p not in allowed]
+        row = asyncio.run(_load(port, n, m, entitled, ctx(dep.policy.owner), others))
+        if row["leaked"]:
+            raise RuntimeError(f"{row['leaked']} sightings reached parties they are not released to")
+        return row
     finally:
+        if spy is not None:
+            spy.send_signal(2)
+            spy.wait(30)
         proc.terminate()
         proc.wait(10)
 
@@ -188,7 +220,7 @@ def _taky(n: int, m: int, folder: Path) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_port(port, proc)
-        return asyncio.run(_load(port, n, m, [None], None, n))
+        return asyncio.run(_load(port, n, m, [None], None))
     finally:
         proc.terminate()
         try:
@@ -209,9 +241,10 @@ def run(ns=NS) -> list[dict]:
     taky_ok = shutil.which(TAKY) is not None or Path(TAKY).exists()
     try:
         for n in ns:
-            m = max(200, TOTAL_DELIVERIES // n)
+            m = TOTAL_DELIVERIES // n
             ours = _ours(n, m, folder)
-            note = f"N={n}, M={m} sightings; ours (mTLS, releasability 2/5 parties, signed+stored+tracked): {_fmt(ours)}"
+            note = (f"N={n}, M={m} sightings; ours (mTLS, releasability on: N receivers of iq-mod/us, "
+                    f"3 observers got 0, signed+stored+tracked): {_fmt(ours)}")
             peer_s = None
             if taky_ok:
                 try:

@@ -245,7 +245,7 @@ def test_malformed_cot_is_counted_and_the_connection_survives(deployment, iraq_s
 
 
 def test_slow_client_never_stalls_the_others_and_keeps_its_alerts(deployment, iraq_syria, tmp_path):
-    n = 5000
+    n = 20_000      # ~6.6 MB: more than the kernel (4 MiB send buffer) and the socket buffer take
 
     async def main():
         with Store(tmp_path / "c.db", deployment) as store:

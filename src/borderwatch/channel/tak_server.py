@@ -35,8 +35,13 @@ releasability policy names for that kind. Events are sent as XML with a
 declaration and no separator, which ATAK, WinTAK and PyTAK (even in
 protobuf mode) all read.
 
-Backpressure: each client has its own outbox and writer task. Alerts
-(breaches) queue in order and are never dropped (a client that lets
+Fan-out and backpressure: what is to go out is collected for one turn of the
+event loop and then written once per client: the events each party may see
+are joined into one buffer per party (shared by all its clients), so a
+delivery costs a slice of one write, not a Python call per event and client.
+A client whose socket has fallen behind (more than `max_buffered` bytes
+unsent) gets its own outbox and writer task instead, until it has caught up:
+alerts (breaches) queue in order and are never dropped (a client that lets
 `max_alerts` pile up is disconnected); position updates are coalesced per
 uid and, beyond `max_positions`, the oldest is dropped. A slow client only
 ever waits on its own socket. A client that (re)connects first receives the
@@ -83,6 +88,7 @@ _TYPE_ATTR = re.compile(rb"""\stype\s*=\s*["']([^"']*)["']""")
 _UID_ATTR = re.compile(rb"""\suid\s*=\s*["']([^"']*)["']""")
 _READ = 65_536
 SEAL_BATCH = 500          # envelopes sealed and committed as one unit, at most
+MAX_BUFFERED = 256 * 1024 # bytes a client's socket may hold unsent before it gets its own outbox
 
 
 def live_tracker_config():
@@ -140,6 +146,20 @@ class TakClient:
     dropped: int = 0
     rejected: int = 0
     closed: bool = False
+    sink: Any = None                  # the connection's asyncio transport (direct writes)
+    max_buffered: int = MAX_BUFFERED
+
+    def behind(self) -> bool:
+        """True while this client has an outbox to drain or its socket holds too much unsent:
+        then events go through `offer` (coalesced, alerts kept) instead of straight to the socket."""
+        if self.alerts or self.positions or self.sink is None:
+            return True
+        return self.sink.get_write_buffer_size() > self.max_buffered
+
+    def write(self, data: bytes, events: int) -> None:
+        """Hand `events` already-encoded events to the socket at once (the client is not `behind`)."""
+        self.sink.write(data)
+        self.delivered += events
 
     def offer(self, uid: str, data: bytes, alert: bool) -> int:
         """Queue one encoded event without waiting; returns the position updates dropped."""
@@ -193,6 +213,7 @@ class TakServer:
                  tcp_port: int | None = DEFAULT_TCP_PORT, tcp_party: str | None = None,
                  http_port: int | None = None, http_tls: bool = True,
                  max_positions: int = 20_000, max_alerts: int = 10_000, max_picture: int = 100_000,
+                 max_buffered: int = MAX_BUFFERED,
                  track_stale_s: float = 60.0, breach_stale_s: float = 600.0,
                  store_sightings: bool = True, tracker_config: Any = None,
                  epoch: datetime | None = None, web_options: dict | None = None,
@@ -225,6 +246,9 @@ class TakServer:
         self.http_tls = http_tls
         self.max_positions, self.max_alerts = int(max_positions), int(max_alerts)
         self.max_picture = int(max_picture)
+        self.max_buffered = int(max_buffered)
+        self._outgoing: list[tuple] = []       # (allowed parties, uid, data, alert, exclude, dest) this turn
+        self._flush_due = False
         self.handshake_timeout_s = 10.0
         self.stats_every_s = stats_every_s
         self._sealing = 0                  # envelopes handed to the sealer, not yet committed
@@ -418,7 +442,8 @@ class TakServer:
             log.warning("%s: client certificate names no party of this deployment; closed", peer_text)
             writer.close()
             return
-        client = TakClient(party, peer_text, how, self.max_positions, self.max_alerts)
+        client = TakClient(party, peer_text, how, self.max_positions, self.max_alerts,
+                           sink=writer.transport, max_buffered=self.max_buffered)
         self.clients.add(client)
         self.stats.connections += 1
         log.info("%s connected over %s as %s", peer_text, how, party)
@@ -681,10 +706,10 @@ class TakServer:
     # -- outgoing ------------------------------------------------------------------------
 
     def _send(self, kind: str, event: CotEvent, *, alert: bool = False, exclude: TakClient | None = None,
-              keep: bool = True, data: bytes | None = None) -> int:
-        """Encode once (or take `data`, the event already encoded); queue for every client whose
-        party may receive `kind` (and, with ``marti/dest``, that announced a named callsign or
-        uid). Returns the clients offered."""
+              keep: bool = True, data: bytes | None = None) -> None:
+        """Encode once (or take `data`, the event already encoded) and queue it for this turn's
+        `_flush`: it goes to every client whose party may receive `kind` (and, with
+        ``marti/dest``, that announced a named callsign or uid), except `exclude`."""
         allowed = self.policy.allowed(kind)
         if data is None:
             data = to_cot_xml(event)
@@ -699,23 +724,69 @@ class TakServer:
                 self._prune_picture()
         if self.on_event is not None:
             self.on_event(kind, event)
-        n = 0
-        dest_c, dest_u = set(event.dest_callsigns), set(event.dest_uids)
+        dest = (frozenset(event.dest_callsigns), frozenset(event.dest_uids)) \
+            if (event.dest_callsigns or event.dest_uids) else None
+        self._outgoing.append((allowed, event.uid, data, alert, exclude, dest))
+        if not self._flush_due:
+            self._flush_due = True
+            if self._loop is not None:
+                self._loop.call_soon(self._flush)
+            else:
+                self._flush()
+
+    def _flush(self) -> None:
+        """Write this turn's events: one joined buffer per party, one write per client that keeps up."""
+        self._flush_due = False
+        items, self._outgoing = self._outgoing, []
+        if not items or not self.clients:
+            return
+        shared: dict[str, tuple[list[int], list]] = {}   # party → (event indexes, [joined bytes])
+        special = {it[4] for it in items if it[4] is not None}
+        any_dest = any(it[5] is not None for it in items)
+        delivered = 0
         for c in list(self.clients):
-            if c is exclude or c.party not in allowed:
+            if c.closed:
                 continue
-            if (dest_c or dest_u) and not (c.callsigns & dest_c or c.uids & dest_u):
+            if any_dest or c in special:
+                idx = [i for i, it in enumerate(items) if self._visible(c, it)]
+                joined: list = [None]
+            else:
+                got = shared.get(c.party)
+                if got is None:
+                    got = shared[c.party] = ([i for i, it in enumerate(items) if c.party in it[0]], [None])
+                idx, joined = got
+            if not idx:
                 continue
-            n += 1
+            if c.behind():
+                for i in idx:
+                    _, uid, data, alert, _, _ = items[i]
+                    try:
+                        self.stats.dropped_positions += c.offer(uid, data, alert)
+                    except _Evicted as exc:
+                        self.stats.evicted += 1
+                        log.warning("client evicted: %s", exc)
+                        c.closed = True
+                        c.wake.set()
+                        self.clients.discard(c)
+                        break
+                continue
+            if joined[0] is None:
+                joined[0] = b"".join([items[i][2] for i in idx])
             try:
-                self.stats.dropped_positions += c.offer(event.uid, data, alert)
-            except _Evicted as exc:
-                self.stats.evicted += 1
-                log.warning("client evicted: %s", exc)
-                c.closed = True
-                c.wake.set()
-                self.clients.discard(c)
-        return n
+                c.write(joined[0], len(idx))
+            except (ConnectionError, RuntimeError, OSError):
+                continue                      # the connection is going; its reader cleans up
+            delivered += len(idx)
+        self.stats.delivered += delivered
+
+    @staticmethod
+    def _visible(c: TakClient, item: tuple) -> bool:
+        allowed, _, _, _, exclude, dest = item
+        if c is exclude or c.party not in allowed:
+            return False
+        if dest is not None and not (c.callsigns & dest[0] or c.uids & dest[1]):
+            return False
+        return True
 
     def _prune_picture(self, force: bool = False) -> None:
         """Drop stale entries (a full pass at most once a second: the picture can hold every
