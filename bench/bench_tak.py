@@ -98,8 +98,17 @@ def _sightings(m: int) -> list[bytes]:
             for i in range(m)]
 
 
+def _cpu_s(pid: int) -> float:
+    """CPU seconds (user + system) process `pid` has used so far (Linux /proc; else 0)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, observers: list | None = None,
-                timeout: float = 120.0) -> dict:
+                timeout: float = 120.0, server_pid: int = 0) -> dict:
     """N receivers (contexts[k % len]) and the observers (contexts that may see none of it)."""
     events = _sightings(m)
     observers = observers or []
@@ -136,6 +145,7 @@ async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, observers
     tasks = [asyncio.create_task(receiver(k, r)) for k, (r, _) in enumerate(conns)]
     await asyncio.sleep(1.0 + n / 200)                    # every connection registered
     sent_t = np.empty(m)
+    cpu0 = (_cpu_s(server_pid), time.process_time())
     t0 = time.perf_counter()
     for i, ev in enumerate(events):
         sent_t[i] = time.perf_counter()
@@ -151,6 +161,7 @@ async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, observers
         last = max(last_t[:n])
         if sum(counts[:n]) and time.perf_counter() - max(last, t0 + t_in) > 5.0:
             break                                         # nothing more for 5 s
+    cpu = (_cpu_s(server_pid) - cpu0[0], time.process_time() - cpu0[1])
     await asyncio.sleep(0.2 if observers else 0.0)        # anything leaking to an observer has come too
     got = sum(counts[:n])
     leaked = sum(counts[n:])
@@ -166,6 +177,7 @@ async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, observers
     sw.close()
     await asyncio.gather(*tasks, return_exceptions=True)
     return {"in_per_s": m / t_in, "delivered": got, "expected": want, "leaked": leaked,
+            "server_cpu_s": cpu[0], "load_cpu_s": cpu[1], "wall_s": last - t0,
             "delivered_per_s": got / max(last - t0, 1e-9),
             "p99_ms": float(np.percentile(lat, 99) * 1000) if len(lat) else float("nan")}
 
@@ -197,7 +209,7 @@ def _ours(n: int, m: int, folder: Path) -> dict:
         allowed = dep.policy.allowed("sighting")
         entitled = [ctx(p) for p in dep.party_ids if p in allowed]
         others = [ctx(p) for p in dep.party_ids if p not in allowed]
-        row = asyncio.run(_load(port, n, m, entitled, ctx(dep.policy.owner), others))
+        row = asyncio.run(_load(port, n, m, entitled, ctx(dep.policy.owner), others, server_pid=proc.pid))
         if row["leaked"]:
             raise RuntimeError(f"{row['leaked']} sightings reached parties they are not released to")
         return row
@@ -220,7 +232,7 @@ def _taky(n: int, m: int, folder: Path) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
         _wait_port(port, proc)
-        return asyncio.run(_load(port, n, m, [None], None))
+        return asyncio.run(_load(port, n, m, [None], None, server_pid=proc.pid))
     finally:
         proc.terminate()
         try:
@@ -231,7 +243,8 @@ def _taky(n: int, m: int, folder: Path) -> dict:
 
 def _fmt(r: dict) -> str:
     return (f"in {r['in_per_s']:,.0f}/s, delivered {r['delivered']:,}/{r['expected']:,} at "
-            f"{r['delivered_per_s']:,.0f}/s, p99 {r['p99_ms']:.0f} ms")
+            f"{r['delivered_per_s']:,.0f}/s, p99 {r['p99_ms']:.0f} ms; CPU over {r['wall_s']:.2f} s: "
+            f"server {r['server_cpu_s']:.2f} s, load generator {r['load_cpu_s']:.2f} s")
 
 
 def run(ns=NS) -> list[dict]:

@@ -375,9 +375,10 @@ def run(clients: int = 200, rate: float = 10.0, seconds: float = 60.0, targets: 
     with Store(str(dep_dir / "channel.db"), dep) as store:
         owner = dep.policy.owner
         breaches = [d.envelope.body for d in _search_all(store, owner, kind="breach")]
-        stored = store.count(owner, kind="sighting")
+        # A sighting envelope holds the reports one unit's party sent together: count the reports.
+        stored = sum(len(d.envelope.body["cot"]) for d in _search_all(store, owner, kind="sighting"))
         t_hi = g["t0_wall"] + timedelta(seconds=g["t_send"])
-        late = len(_search_all(store, owner, kind="sighting", since=t_hi))
+        late = sum(len(d.envelope.body["cot"]) for d in _search_all(store, owner, kind="sighting", since=t_hi))
         in_window = stored - late
     expected = {f"borderwatch-breach-{int(b['track_id'])}-{int(round(float(b['t']) * 1000))}" for b in breaches}
     boxes: list[Inbox] = g["boxes"]

@@ -17,7 +17,9 @@ What happens to what a client sends (XML CoT or TAK protocol v1 frames, any mix)
 
 - ``a-h-G…`` / ``a-u-G…`` **sightings** become ``sighting`` envelopes, signed
   on the reporting party's behalf by this server (which authenticated it)
-  and stored through the group committer, and `Detections` for the
+  and stored through the group committer (the body is ``{"cot": [event,
+  ...]}``: what one party reported together shares one envelope, up to 500
+  events), and `Detections` for the
   `Tracker` (one sensor per ``party/callsign``). They are relayed as CoT to
   the clients of parties the policy lets receive sightings.
 - pings (``t-x-c-t``, PyTAK's ``takPong``) are answered or ignored before
@@ -60,6 +62,7 @@ import logging
 import re
 import ssl
 import threading
+import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -87,8 +90,12 @@ _START = re.compile(rb"<event\b(?:[^>\"']|\"[^\"]*\"|'[^']*')*?/?>")
 _TYPE_ATTR = re.compile(rb"""\stype\s*=\s*["']([^"']*)["']""")
 _UID_ATTR = re.compile(rb"""\suid\s*=\s*["']([^"']*)["']""")
 _READ = 65_536
-SEAL_BATCH = 500          # envelopes sealed and committed as one unit, at most
+SEAL_BATCH = 500          # reports sealed and committed as one unit, at most
+SEAL_GATHER_S = 0.01      # the sealer waits this long after a wake-up for more reports
 MAX_BUFFERED = 256 * 1024 # bytes a client's socket may hold unsent before it gets its own outbox
+SIGHTINGS_PER_ENVELOPE = 500
+SIGHTING_BYTES_PER_ENVELOPE = 100_000   # CoT text; JSON escaping keeps the body under MAX_BODY_BYTES
+FLUSH_S = 0.005           # a busy server writes to its clients at most this often
 
 
 def live_tracker_config():
@@ -113,7 +120,8 @@ class TakStats:
     dropped_positions: int = 0        # position updates superseded or dropped for slow clients
     evicted: int = 0                  # clients closed for not taking alerts
     tls_refused: int = 0              # TLS handshakes refused (certificate, protocol, timeout)
-    stored: int = 0                   # envelopes committed
+    stored: int = 0                   # reports (sightings, breaches) committed
+    envelopes: int = 0                # envelopes committed (a unit's sightings that came together share one)
     store_errors: int = 0
     scans: int = 0
     tracks_sent: int = 0
@@ -249,9 +257,10 @@ class TakServer:
         self.max_buffered = int(max_buffered)
         self._outgoing: list[tuple] = []       # (allowed parties, uid, data, alert, exclude, dest) this turn
         self._flush_due = False
+        self._flushed_at = 0.0
         self.handshake_timeout_s = 10.0
         self.stats_every_s = stats_every_s
-        self._sealing = 0                  # envelopes handed to the sealer, not yet committed
+        self._sealing = 0                  # reports handed to the sealer, not yet committed
         self._ssl: ssl.SSLContext | None = None
         self.track_stale_s, self.breach_stale_s = float(track_stale_s), float(breach_stale_s)
         self.store_sightings = store_sightings
@@ -559,13 +568,17 @@ class TakServer:
         """The sealing thread: drains the queue until `close` asks it to stop and it is empty.
 
         Whatever has queued up is sealed and handed to the committer as one unit (one future
-        and one wake-up of the event loop per batch, not per sighting).
+        and one wake-up of the event loop per batch, not per sighting). After a wake-up it lets
+        `SEAL_GATHER_S` pass first, so that a burst of reports is sealed together rather than
+        one by one as each arrives (storing lags by that much; relaying does not wait for it).
         """
         loop = self._loop
         queue = self._seal_queue
         while True:
             self._seal_wake.wait()
             self._seal_wake.clear()
+            if not self._seal_stop and len(queue) < SEAL_BATCH:
+                time.sleep(SEAL_GATHER_S)
             while queue:
                 batch = []
                 while queue and len(batch) < SEAL_BATCH:
@@ -575,11 +588,30 @@ class TakServer:
                 return
 
     def _seal_batch(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[str, str, Any]]) -> None:
-        prepared, envs = [], []
+        """Sign and queue for the store what is in `batch`: the sightings one party reported
+        together go into one envelope (``{"cot": [event, ...]}``, at most `SIGHTINGS_PER_ENVELOPE`
+        and `SIGHTING_BYTES_PER_ENVELOPE`), so that a sweep of reports costs one signature and
+        one stored record rather than one per person; anything else is an envelope of its own."""
+        groups: list[tuple[str, str, Any, int]] = []          # (party, kind, body, items)
+        size = 0
         for party, kind, body in batch:
+            if kind == "sighting":
+                last = groups[-1] if groups else None
+                if (last is not None and last[1] == "sighting" and last[0] == party
+                        and last[3] < SIGHTINGS_PER_ENVELOPE and size + len(body) <= SIGHTING_BYTES_PER_ENVELOPE):
+                    last[2]["cot"].append(body)
+                    groups[-1] = (party, kind, last[2], last[3] + 1)
+                    size += len(body)
+                    continue
+                groups.append((party, kind, {"cot": [body]}, 1))
+                size = len(body)
+            else:
+                groups.append((party, kind, body, 1))
+        prepared, envs, counts = [], [], []
+        for party, kind, body, items in groups:
             ident = self._identity(party)
             if ident is None:
-                loop.call_soon_threadsafe(self._sealed_one, None)
+                loop.call_soon_threadsafe(self._sealed_one, None, items)
                 continue
             allowed = self.policy.allowed(kind)
             try:
@@ -588,27 +620,30 @@ class TakServer:
                 # Sealed just now by the deployment's own identity for `party`: no second check.
                 prepared.append(self.store.prepare(env, signed_here=True))
                 envs.append(env)
+                counts.append(items)
             except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
-                loop.call_soon_threadsafe(self._sealed_one, exc)
+                loop.call_soon_threadsafe(self._sealed_one, exc, items)
         if prepared:
             fut = self.committer.submit_prepared(prepared)
-            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, envs))
+            fut.add_done_callback(lambda f: loop.call_soon_threadsafe(self._stored, f, envs, sum(counts)))
 
-    def _sealed_one(self, error: Exception | None) -> None:
-        self._sealing -= 1
+    def _sealed_one(self, error: Exception | None, items: int = 1) -> None:
+        self._sealing -= items
         if error is not None:
-            self.stats.store_errors += 1
-            log.warning("envelope not stored: %s", error)
+            self.stats.store_errors += items
+            log.warning("%d reports not stored: %s", items, error)
 
-    def _stored(self, future: Any, envs: list[Envelope]) -> None:
-        self._sealing -= len(envs)
+    def _stored(self, future: Any, envs: list[Envelope], items: int) -> None:
+        self._sealing -= items
         try:
             receipts: list[Receipt] = future.result()
         except Exception as exc:  # noqa: BLE001 - counted and logged; the stream goes on
-            self.stats.store_errors += len(envs)
-            log.warning("%d envelopes not stored (%s ... %s): %s", len(envs), envs[0].id, envs[-1].id, exc)
+            self.stats.store_errors += items
+            log.warning("%d envelopes (%d reports) not stored (%s ... %s): %s", len(envs), items,
+                        envs[0].id, envs[-1].id, exc)
             return
-        self.stats.stored += len(receipts)
+        self.stats.stored += items
+        self.stats.envelopes += len(receipts)
         self.hub.deliver(list(zip(receipts, envs)))
 
     # -- the tracker ---------------------------------------------------------------------
@@ -729,14 +764,22 @@ class TakServer:
         self._outgoing.append((allowed, event.uid, data, alert, exclude, dest))
         if not self._flush_due:
             self._flush_due = True
-            if self._loop is not None:
-                self._loop.call_soon(self._flush)
-            else:
+            if self._loop is None:
                 self._flush()
+                return
+            # At most one flush per FLUSH_S: a quiet server writes at once (next turn), a busy one
+            # gathers a few milliseconds of events so that each client costs one write per flush.
+            wait = self._flushed_at + FLUSH_S - self._loop.time()
+            if wait > 0:
+                self._loop.call_later(wait, self._flush)
+            else:
+                self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
-        """Write this turn's events: one joined buffer per party, one write per client that keeps up."""
+        """Write what is queued: one joined buffer per party, one write per client that keeps up."""
         self._flush_due = False
+        if self._loop is not None:
+            self._flushed_at = self._loop.time()
         items, self._outgoing = self._outgoing, []
         if not items or not self.clients:
             return
