@@ -195,7 +195,7 @@ def _ours(n: int, m: int, folder: Path) -> dict:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     spy = None
     if os.environ.get("BENCH_TAK_SPY"):                 # profile the server: py-spy's collapsed stacks
-        spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-r", "200", "-f", "raw",
+        spy = subprocess.Popen(["py-spy", "record", "-p", str(proc.pid), "-r", "200", "--gil", "-f", "raw",
                                 "-o", f"{os.environ['BENCH_TAK_SPY']}-{n}.txt"],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from borderwatch.channel.cot import (MAX_BYTES, UNKNOWN, CotEvent, CotLink, parse_cot, parse_time,
-                                     to_cot_xml)
+from borderwatch.channel import cot as cot_module
+from borderwatch.channel.cot import (MAX_BYTES, UNKNOWN, CotEvent, CotLink, parse_cot, parse_cot_many,
+                                     parse_time, to_cot_xml)
 from borderwatch.channel.takproto_codec import (Frame, StreamSplitter, decode_mesh, decode_stream,
                                                 encode_mesh, encode_stream, event_to_message)
 from borderwatch.errors import BorderwatchError, CotError
@@ -421,3 +422,57 @@ def test_pytak_builds_elementtree_we_accept():
     e = parse_cot(raw)
     assert e.remarks == "a b" and e.callsign == "C"
     assert ET.fromstring(to_cot_xml(e, declaration=False)).get("uid") == "X-1"
+
+
+# -- many events at once (what one read of a TAK stream brings) ----------------------------
+
+def _one_by_one(payloads):
+    out = []
+    for p in payloads:
+        try:
+            out.append(parse_cot(p))
+        except CotError as exc:
+            out.append(exc)
+    return out
+
+
+def _same(got, want):
+    assert len(got) == len(want)
+    for g, w in zip(got, want):
+        if isinstance(w, CotError):
+            assert isinstance(g, CotError) and (g.field, str(g)) == (w.field, str(w))
+        else:
+            assert g == w
+
+
+_HOSTILE = [XXE, LAUGHS, _xml(detail="<detail>" + "<a>" * 40 + "</a>" * 40 + "</detail>"), _xml(uid="U" * 5000),
+            _xml(point='lat="90.5" lon="0" hae="0" ce="0" le="0"'), _xml(stale="2025-03-01T11:59:59Z"),
+            b"<point/>", b'<?xml version="1.0" encoding="ISO-8859-1"?>' + _xml(), b"\x00\x01", b"",
+            _xml() + b"<event/>", b"<event><event>" + _xml()[6:], _xml() + b" junk", b"\xef\xbb\xbf" + _xml(),
+            _xml(detail="<detail><!-- c --><remarks><![CDATA[x]]></remarks></detail>"),
+            _xml(detail="<detail>" + "<e/>" * (cot_module.MAX_ELEMENTS + 1) + "</detail>")]
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(events().map(to_cot_xml) | events().map(lambda e: to_cot_xml(e, declaration=False))
+                | st.sampled_from(_HOSTILE)
+                | st.builds(lambda e, at, junk: (lambda b: b[:at] + junk + b[at:])(to_cot_xml(e)),
+                            events(), st.integers(0, 400), st.binary(min_size=1, max_size=8)),
+                max_size=12))
+def test_many_at_once_is_exactly_one_by_one(payloads):
+    _same(parse_cot_many(payloads), _one_by_one(payloads))
+
+
+def test_a_clean_batch_is_parsed_as_one_document(monkeypatch):
+    payloads = [to_cot_xml(_event(uid=f"U-{k}", remarks=f"seq {k}")) for k in range(50)]
+    want = _one_by_one(payloads)
+    calls = []
+    monkeypatch.setattr(cot_module, "parse_cot", lambda *a, **k: calls.append(1))
+    got = parse_cot_many(payloads)
+    assert calls == [] and got == want
+    # One bad event in the batch: every event is then read alone, and only that one is refused.
+    bad = payloads[:3] + [_xml(point='lat="91" lon="0" hae="0" ce="0" le="0"')] + payloads[3:5]
+    monkeypatch.undo()
+    got = parse_cot_many(bad)
+    assert [type(g).__name__ for g in got] == ["CotEvent"] * 3 + ["CotError"] + ["CotEvent"] * 2
+    assert got[3].field == "point@lat"

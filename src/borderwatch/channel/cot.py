@@ -385,6 +385,83 @@ def parse_cot(data: bytes, *, max_bytes: int = MAX_BYTES, max_depth: int = MAX_D
     return _event_from_root(root)
 
 
+_BATCH_CHECKS: dict[int, tuple] = {}
+
+
+def _batch_checks(max_depth: int) -> tuple:
+    """XPath forms of `_walk_limits` over a batch root whose children are the events."""
+    got = _BATCH_CHECKS.get(max_depth)
+    if got is None:
+        got = _BATCH_CHECKS[max_depth] = (
+            etree.XPath("boolean(" + "/".join(["*"] * (max_depth + 1)) + ")"),     # too deep
+            etree.XPath(f"boolean(*[count(descendant-or-self::*) > {MAX_ELEMENTS}])"),
+            etree.XPath(f"boolean(//@*[string-length(.) > {MAX_ATTR_CHARS}])"))
+    return got
+
+
+def parse_cot_many(payloads: list[bytes], *, max_bytes: int = MAX_BYTES,
+                   max_depth: int = MAX_DEPTH) -> list[CotEvent | CotError]:
+    """`parse_cot` for each of `payloads` (one event each, as a stream splitter cuts them),
+    in order: a `CotEvent` or the `CotError` `parse_cot` would raise.
+
+    What a TAK stream brings in one read is parsed as one document (one call into libxml2
+    and one set of XPath limit checks instead of one per event), then each event is read by
+    the same code as `parse_cot`. Only well-behaved payloads take that path: anything the
+    batch cannot vouch for (a payload that is not one ``<event>`` after its declaration, a
+    DTD, bad UTF-8, a limit or a syntax error anywhere) sends the whole batch through
+    `parse_cot` one by one, so every result and every error is exactly `parse_cot`'s.
+    """
+    if len(payloads) > 1:
+        got = _parse_batch(payloads, max_bytes, max_depth)
+        if got is not None:
+            return got
+    out: list[CotEvent | CotError] = []
+    for data in payloads:
+        try:
+            out.append(parse_cot(data, max_bytes=max_bytes, max_depth=max_depth))
+        except CotError as exc:
+            out.append(exc)
+    return out
+
+
+def _parse_batch(payloads: list[bytes], max_bytes: int, max_depth: int) -> list[CotEvent | CotError] | None:
+    parts = []
+    for data in payloads:
+        if not isinstance(data, bytes) or len(data) > max_bytes:
+            return None
+        if data.startswith(b"<?xml"):
+            m = _DECL.match(data)
+            if m is None:
+                return None
+            data = data[m.end():].lstrip(b" \t\r\n")
+        if not data.startswith(b"<event"):
+            return None
+        parts.append(data)
+    body = b"".join(parts)
+    if b"<!" in body or b"<?" in body:        # DTDs, entities, CDATA, comments, PIs: the slow path
+        return None
+    try:
+        body.decode("utf-8")
+        root = etree.fromstring(b"<batch>" + body + b"</batch>", _parser())
+    except (UnicodeDecodeError, etree.XMLSyntaxError, ValueError, TypeError):
+        return None
+    if len(root) != len(parts) or (root.text and root.text.strip()):
+        return None
+    deep, many, long_attr = _batch_checks(max_depth)
+    if deep(root) or many(root) or long_attr(root) \
+            or next(root.iter(etree.Entity, etree.Comment, etree.ProcessingInstruction), None) is not None:
+        return None
+    out: list[CotEvent | CotError] = []
+    for el in root:
+        if el.tail and el.tail.strip():
+            return None
+        try:
+            out.append(_event_from_root(el))
+        except CotError as exc:
+            out.append(exc)
+    return out
+
+
 def _event_from_root(root) -> CotEvent:
     if root.tag != "event":
         raise CotError("event", f"the root element is <{_show(root.tag)[1:-1]}>, not <event>")

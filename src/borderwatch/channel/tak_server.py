@@ -70,7 +70,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from ..errors import BorderwatchError, ChannelError, CotError
-from .cot import XML_DECLARATION, CotEvent, to_cot_xml
+from .cot import XML_DECLARATION, CotEvent, parse_cot_many, to_cot_xml
 from .cot_bridge import TRACK_UID_PREFIX, breach_to_cot, estimates_to_cot, is_sighting, sightings_to_detections
 from .deployment import Deployment
 from .envelope import Envelope
@@ -480,22 +480,37 @@ class TakServer:
             chunk = await reader.read(_READ)
             if not chunk:
                 return
+            xml: list[bytes] = []           # XML events of this read, parsed together
             for item in splitter.feed(chunk):
                 if isinstance(item, CotError):
                     self._reject(client, item)
                     continue
                 self.stats.received += 1
-                if item.kind == "xml" and self._is_ping(item.payload):
+                if item.kind == "xml":
+                    if not self._is_ping(item.payload):
+                        xml.append(item.payload)
                     continue
+                self._handle_xml(client, xml)    # what came before this protobuf frame goes first
+                xml = []
                 try:
                     event = item.decode()
                 except CotError as exc:
                     self._reject(client, exc)
                     continue
                 self._handle(client, event)
+            self._handle_xml(client, xml)
             if splitter.broken is not None:
                 log.warning("%s: stream cannot be resynchronised; closed", client.peer)
                 return
+
+    def _handle_xml(self, client: TakClient, payloads: list[bytes]) -> None:
+        if not payloads:
+            return
+        for event in parse_cot_many(payloads):
+            if isinstance(event, CotError):
+                self._reject(client, event)
+            else:
+                self._handle(client, event)
 
     def _is_ping(self, payload: bytes) -> bool:
         m = _START.search(payload)
