@@ -476,3 +476,39 @@ def test_a_clean_batch_is_parsed_as_one_document(monkeypatch):
     got = parse_cot_many(bad)
     assert [type(g).__name__ for g in got] == ["CotEvent"] * 3 + ["CotError"] + ["CotEvent"] * 2
     assert got[3].field == "point@lat"
+
+
+def _build(fields, full: bool):
+    saved = CotEvent._plain
+    try:
+        if full:
+            CotEvent._plain = lambda self: False
+        return CotEvent(**fields)
+    except CotError as exc:
+        return ("error", exc.field, str(exc))
+    finally:
+        CotEvent._plain = saved
+
+
+_odd_time = st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(2110, 1, 1),
+                         timezones=st.sampled_from([timezone.utc, timezone(timedelta(hours=3))]))
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(events(), st.fixed_dictionaries({}, optional={
+    "lat": st.floats(allow_nan=True) | st.integers(-100, 100), "lon": st.floats(-200, 200),
+    "ce": st.floats(-1, 2e7), "time": _odd_time, "start": _odd_time, "stale": _odd_time,
+    "callsign": st.text(max_size=5) | st.just("x" * 5000), "remarks": st.text(max_size=5),
+    "uid": st.text(max_size=5), "type": st.text(max_size=5), "links": st.just([]),
+    "extra_detail": st.sampled_from(["", '<takv platform="ATAK"/>'])}))
+def test_construction_shortcut_is_exactly_the_full_checks(e, changes):
+    fields = {n: getattr(e, n) for n in CotEvent.__dataclass_fields__}
+    fields.update(changes)
+    assert _build(fields, full=False) == _build(fields, full=True)
+
+
+def test_a_plain_sighting_takes_the_shortcut_and_an_odd_one_does_not():
+    assert _event(remarks="seq 1")._plain()
+    assert not _event(group_name="Cyan")._plain()
+    assert not _event(lat=1)._plain()                  # an int: the full checks make it a float
+    assert _event(lat=1).lat == 1.0 and type(_event(lat=1).lat) is float

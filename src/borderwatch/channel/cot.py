@@ -129,6 +129,44 @@ class CotEvent:
     extra_detail: str = field(default="")
 
     def __post_init__(self) -> None:
+        if self._plain():
+            return
+        self._check_all()
+
+    def _plain(self) -> bool:
+        """True when every field already has the form `_check_all` would leave it in: UTC times
+        in range, floats in range, no text, links, destinations or extra detail to check beyond
+        the identifiers (what a parsed or built sighting usually is), so construction skips the
+        general path. Anything else, or any doubt, takes `_check_all`."""
+        utc = timezone.utc
+        t, st, sl = self.time, self.start, self.stale
+        if not (type(t) is datetime and type(st) is datetime and type(sl) is datetime
+                and t.tzinfo is utc and st.tzinfo is utc and sl.tzinfo is utc
+                and MIN_YEAR <= t.year <= MAX_YEAR and MIN_YEAR <= st.year <= MAX_YEAR
+                and MIN_YEAR <= sl.year <= MAX_YEAR and st <= sl):
+            return False
+        lat, lon, hae, ce, le = self.lat, self.lon, self.hae, self.ce, self.le
+        if not (type(lat) is float and type(lon) is float and type(hae) is float and type(ce) is float
+                and type(le) is float and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
+                and -UNKNOWN <= hae <= UNKNOWN and 0.0 <= ce <= UNKNOWN and 0.0 <= le <= UNKNOWN):
+            return False
+        if (self.endpoint is not None or self.group_name is not None or self.group_role is not None
+                or self.links != () or self.dest_callsigns != () or self.dest_uids != ()
+                or type(self.extra_detail) not in (str, _Verbatim) or self.extra_detail != ""):
+            return False
+        cs, rm = self.callsign, self.remarks
+        if cs is not None and (type(cs) is not str or len(cs) > MAX_ATTR_CHARS or _ILLEGAL_XML.search(cs)):
+            return False
+        if rm is not None and (type(rm) is not str or len(rm) > MAX_TEXT_CHARS or _ILLEGAL_XML.search(rm)):
+            return False
+        _check_uid("event@uid", self.uid)
+        _check_type("event@type", self.type)
+        _check_type("event@how", self.how)
+        if type(self.extra_detail) is not str:
+            object.__setattr__(self, "extra_detail", "")
+        return True
+
+    def _check_all(self) -> None:
         _check_uid("event@uid", self.uid)
         _check_type("event@type", self.type)
         _check_type("event@how", self.how)
