@@ -507,8 +507,11 @@ def test_construction_shortcut_is_exactly_the_full_checks(e, changes):
     assert _build(fields, full=False) == _build(fields, full=True)
 
 
-def test_a_plain_sighting_takes_the_shortcut_and_an_odd_one_does_not():
-    assert _event(remarks="seq 1")._plain()
-    assert not _event(group_name="Cyan")._plain()
-    assert not _event(lat=1)._plain()                  # an int: the full checks make it a float
-    assert _event(lat=1).lat == 1.0 and type(_event(lat=1).lat) is float
+def test_a_plain_sighting_takes_the_shortcut_and_an_odd_one_does_not(monkeypatch):
+    full = []
+    check_all = CotEvent._check_all
+    monkeypatch.setattr(CotEvent, "_check_all", lambda self: (full.append(self.uid), check_all(self)))
+    _event(uid="plain", remarks="seq 1")
+    _event(uid="group", group_name="Cyan")
+    odd = _event(uid="int-lat", lat=1)                # an int: the full checks make it a float
+    assert full == ["group", "int-lat"] and type(odd.lat) is float
