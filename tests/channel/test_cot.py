@@ -500,7 +500,8 @@ _odd_time = st.datetimes(min_value=datetime(1960, 1, 1), max_value=datetime(2110
     "ce": st.floats(-1, 2e7), "time": _odd_time, "start": _odd_time, "stale": _odd_time,
     "callsign": st.text(max_size=5) | st.just("x" * 5000), "remarks": st.text(max_size=5),
     "uid": st.text(max_size=5), "type": st.text(max_size=5), "links": st.just([]),
-    "extra_detail": st.sampled_from(["", '<takv platform="ATAK"/>'])}))
+    "extra_detail": st.sampled_from(["", '<takv platform="ATAK"/>', cot_module.own_detail('<track speed="1"/>'),
+                                     cot_module._Verbatim("")])}))
 def test_construction_shortcut_is_exactly_the_full_checks(e, changes):
     fields = {n: getattr(e, n) for n in CotEvent.__dataclass_fields__}
     fields.update(changes)

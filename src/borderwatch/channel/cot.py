@@ -135,9 +135,10 @@ class CotEvent:
 
     def _plain(self) -> bool:
         """True when every field already has the form `_check_all` would leave it in: UTC times
-        in range, floats in range, no text, links, destinations or extra detail to check beyond
-        the identifiers (what a parsed or built sighting usually is), so construction skips the
-        general path. Anything else, or any doubt, takes `_check_all`."""
+        in range, floats in range, identifiers, a clean callsign and remarks, no other text,
+        links or destinations, and extra detail that is empty or verbatim (which `_check_all`
+        keeps unchecked too): what parsed sightings and our own tracks are. Construction then
+        skips the general path; anything else, or any doubt, takes `_check_all`."""
         utc = timezone.utc
         t, st, sl = self.time, self.start, self.stale
         if not (type(t) is datetime and type(st) is datetime and type(sl) is datetime
@@ -150,9 +151,10 @@ class CotEvent:
                 and type(le) is float and -90.0 <= lat <= 90.0 and -180.0 <= lon <= 180.0
                 and -UNKNOWN <= hae <= UNKNOWN and 0.0 <= ce <= UNKNOWN and 0.0 <= le <= UNKNOWN):
             return False
+        extra = self.extra_detail
         if (self.endpoint is not None or self.group_name is not None or self.group_role is not None
                 or self.links != () or self.dest_callsigns != () or self.dest_uids != ()
-                or type(self.extra_detail) not in (str, _Verbatim) or self.extra_detail != ""):
+                or not (type(extra) is _Verbatim or (type(extra) is str and extra == ""))):
             return False
         cs, rm = self.callsign, self.remarks
         if cs is not None and (type(cs) is not str or len(cs) > MAX_ATTR_CHARS or _ILLEGAL_XML.search(cs)):
@@ -162,8 +164,8 @@ class CotEvent:
         _check_uid("event@uid", self.uid)
         _check_type("event@type", self.type)
         _check_type("event@how", self.how)
-        if type(self.extra_detail) is not str:
-            object.__setattr__(self, "extra_detail", "")
+        if type(extra) is not str:                   # verbatim (ours, or parsed): kept as it is
+            object.__setattr__(self, "extra_detail", str(extra))
         return True
 
     def _check_all(self) -> None:
