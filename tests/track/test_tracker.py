@@ -350,3 +350,30 @@ def test_many_sensors_in_one_scan_give_the_same_tracks_as_gating_everything(monk
     assert np.array_equal(fast.id, full.id)
     assert np.allclose(fast.state, full.state) and np.allclose(fast.cov, full.cov)
     assert len(fast.id) >= 150
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.integers(20, 120), st.integers(20, 120), st.integers(0, 2**32 - 1))
+def test_dense_and_component_gnn_reach_the_same_optimum(nt, nd, seed):
+    """Past 64 pairs the associator solves one dense matrix (up to DENSE_CELLS) or each
+    connected component alone; both must give the global optimum."""
+    from borderwatch.track import association
+
+    rng = np.random.default_rng(seed)
+    mask = rng.random((nt, nd)) < 4.0 / max(nt, nd)
+    t, d = np.nonzero(mask)
+    cost = rng.uniform(0, 9.0, len(t))
+    hyp = Hypotheses(t.astype(np.int64), d.astype(np.int64), cost)
+    lookup = {(a, b): c for a, b, c in zip(t, d, cost)}
+
+    def total(cells):
+        saved = association.DENSE_CELLS
+        association.DENSE_CELLS = cells
+        try:
+            at, ad = GNNAssociator(9.21).associate(hyp, nt, nd)
+        finally:
+            association.DENSE_CELLS = saved
+        assert len(set(at.tolist())) == len(at) and len(set(ad.tolist())) == len(ad)
+        return sum(lookup[a, b] for a, b in zip(at, ad)) + 9.21 * (nt - len(at))
+
+    assert total(0) == pytest.approx(total(10**9), abs=1e-9)

@@ -86,6 +86,9 @@ def _max_eig(c: np.ndarray) -> np.ndarray:
     return half_tr + np.sqrt(np.maximum(0.25 * (a - d) ** 2 + b * b, 0.0))
 
 
+DENSE_CELLS = 40_000      # tracks × (detections + tracks) solved as one matrix, at most
+
+
 class GNNAssociator:
     """Global nearest neighbour: the least total cost one-to-one assignment."""
 
@@ -101,9 +104,12 @@ class GNNAssociator:
         # Small problems (a few towers' reports in one look) skip the graph machinery,
         # whose fixed cost would dominate: no shared track or detection means every
         # pair is alone; otherwise one small assignment is exact and cheap.
-        if len(np.unique(t)) == len(t) and len(np.unique(d)) == len(d):
+        nt, nd = len(np.unique(t)), len(np.unique(d))
+        if nt == len(t) and nd == len(d):
             return t.copy(), d.copy()
-        if len(t) <= 64:
+        # One dense assignment over everything is exact too (the components are independent
+        # blocks of it) and, up to DENSE_CELLS, cheaper than finding the components.
+        if len(t) <= 64 or nt * (nd + nt) <= DENSE_CELLS:
             return self._solve(t, d, cost)
         graph = coo_matrix((np.ones(len(t), np.int8), (t, n_tracks + d)),
                            shape=(n_tracks + n_dets, n_tracks + n_dets))
