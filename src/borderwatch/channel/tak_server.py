@@ -513,6 +513,8 @@ class TakServer:
                 self._handle(client, event)
 
     def _is_ping(self, payload: bytes) -> bool:
+        if b"t-x-c-t" not in payload and b"takPong" not in payload:
+            return False                   # neither ping type nor PyTAK's pong uid anywhere
         m = _START.search(payload)
         if m is None:
             return False
@@ -547,11 +549,12 @@ class TakServer:
     # -- incoming ------------------------------------------------------------------------
 
     def _handle(self, client: TakClient, event: CotEvent) -> None:
-        if event.callsign and not is_sighting(event):
+        sighting = is_sighting(event)
+        if event.callsign and not sighting:
             client.callsigns.add(event.callsign)
-        if not is_sighting(event) and event.type.startswith("a-f-"):
+        if not sighting and event.type.startswith("a-f-"):
             client.uids.add(event.uid)               # the client's own position report
-        if is_sighting(event):
+        if sighting:
             self.stats.sightings += 1
             self._pending.append((client.party, event))
             self._pending_wake.set()
