@@ -806,8 +806,8 @@ class TakServer:
         any_dest = any(it[5] is not None for it in items)
         delivered = 0
         for c in list(self.clients):
-            if c.closed:
-                continue
+            if c.closed or (c.sink is not None and c.sink.is_closing()):
+                continue                      # going: its reader removes it (asyncio would warn per write)
             if any_dest or c in special:
                 idx = [i for i, it in enumerate(items) if self._visible(c, it)]
                 joined: list = [None]
