@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import socket
 import warnings
 from configparser import ConfigParser
@@ -349,3 +350,59 @@ def test_the_server_logs_its_statistics_and_what_is_queued(narrowed, iraq_syria,
     assert lines, caplog.text[-2000:]
     last = lines[-1]
     assert "1 clients; in 12 sightings" in last and "stored 12 " in last and "0 to seal, 0 to track" in last
+
+
+def test_a_client_that_falls_behind_and_catches_up_gets_everything_in_order(deployment, iraq_syria, tmp_path):
+    """Fan-out writes straight to a client's socket while it keeps up and through its own outbox
+    while it is behind; across both, and the switches between them, order and content hold."""
+    n = 30_000                      # ~10 MB: more than the kernel buffers hold, so the outbox is used
+
+    async def main():
+        with Store(tmp_path / "c.db", deployment) as store:
+            async with TakServer(deployment, store, iraq_syria, tls_port=None, tcp_port=0, tcp_party=OWNER,
+                                 max_positions=100_000, max_buffered=64 * 1024) as srv:
+                lazy = socket.socket()
+                lazy.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+                lazy.connect(("127.0.0.1", srv.tcp_port))
+                lazy.setblocking(False)
+                _, w_src = await pytak_client(f"tcp://127.0.0.1:{srv.tcp_port}")
+                for _ in range(100):
+                    if len(srv.clients) == 2:
+                        break
+                    await asyncio.sleep(0.02)
+                slow = next(c for c in srv.clients if c.peer.endswith(f":{lazy.getsockname()[1]}"))
+                now = datetime.now(timezone.utc)
+                loop = asyncio.get_running_loop()
+                got = bytearray()
+
+                async def read_for(seconds):
+                    end = loop.time() + seconds
+                    while loop.time() < end:
+                        try:
+                            got.extend(await asyncio.wait_for(loop.sock_recv(lazy, 1 << 20), 0.05))
+                        except (asyncio.TimeoutError, BlockingIOError):
+                            pass
+
+                for k in range(n):
+                    w_src.write(to_cot_xml(CotEvent(uid=f"obj-{k}", type="a-n-G", how="h-e", time=now,
+                                                    start=now, stale=now + timedelta(minutes=5),
+                                                    lat=34.0 + k * 1e-6, lon=41.0)))
+                    if k % 1000 == 999:
+                        await w_src.drain()
+                        await asyncio.sleep(0.05)
+                        if k >= 20_000:
+                            await read_for(0.3)          # after ~7 MB unread it reads and catches up
+                await w_src.drain()
+                await read_for(3.0)
+                while got.count(b"</event>") < n:
+                    before = len(got)
+                    await read_for(1.0)
+                    if len(got) == before:
+                        break
+                seq = [int(m) for m in re.findall(rb'uid="obj-(\d+)"', bytes(got))]
+                assert 0 < slow.queued < n, "the client was always (or never) behind"
+                assert seq == list(range(n)) and slow.dropped == 0
+                lazy.close()
+                w_src.close()
+
+    asyncio.run(main())

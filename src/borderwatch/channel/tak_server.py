@@ -152,6 +152,7 @@ class TakClient:
     wake: asyncio.Event = field(default_factory=asyncio.Event)
     delivered: int = 0
     dropped: int = 0
+    queued: int = 0                   # events that went through the outbox (the client was behind)
     rejected: int = 0
     closed: bool = False
     sink: Any = None                  # the connection's asyncio transport (direct writes)
@@ -173,6 +174,7 @@ class TakClient:
         """Queue one encoded event without waiting; returns the position updates dropped."""
         if self.closed:
             return 0
+        self.queued += 1
         dropped = 0
         if alert:
             if len(self.alerts) >= self.max_alerts:
