@@ -292,3 +292,29 @@ def test_the_fast_verifier_agrees_with_cryptography(message, bit, flip):
         openssl = False
     assert verify_signature(key.public_key(), bytes(sig), message) is openssl
     assert openssl is (not flip)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2048))
+def test_libsodium_signs_exactly_what_openssl_signs(message):
+    """Ed25519 is deterministic: the fast signer must write OpenSSL's very bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from borderwatch.channel.envelope import sign_message
+
+    key = Ed25519PrivateKey.generate()
+    assert sign_message(key, message) == key.sign(message)
+
+
+def test_seal_json_is_seal_then_to_json(deployment):
+    """The one-pass wire form is byte for byte what sealing and encoding give."""
+    import uuid
+    from datetime import datetime, timezone
+
+    owner = deployment.identity(deployment.policy.owner)
+    id_, when = uuid.uuid4(), datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    body = {"i": 7, "t0": 1.5e-7, "note": "é\u2028\"", "nested": {"b": [1, 2.5, None]}}
+    wire = owner.seal_json("breach", body, releasable_to=deployment.party_ids, id=id_, created=when)
+    env = owner.seal("breach", body, releasable_to=deployment.party_ids, id=id_, created=when)
+    assert wire == env.to_json()
+    env.verify(owner.public_key)

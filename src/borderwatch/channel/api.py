@@ -63,7 +63,7 @@ from ..errors import ChannelError
 from .canonical import escape_string
 from .deployment import Deployment
 from .envelope import (KINDS, MAX_ENVELOPE_BYTES, Envelope, format_time, parse_time,
-                       read_envelope, verify_signature)
+                       read_envelope, sign_message, verify_signature)
 from .group_commit import GroupCommitter
 from .live import LiveHub, frame_text
 from .refusals import RefusalLog, tls_first
@@ -93,7 +93,7 @@ def make_token(identity: Any, method: str, target: str, *, when: int | None = No
 
     when = int(time.time()) if when is None else int(when)
     nonce = nonce or secrets.token_urlsafe(12)
-    sig = identity.private_key.sign(token_message(method, target, when, nonce))
+    sig = sign_message(identity.private_key, token_message(method, target, when, nonce))
     return f"{TOKEN_SCHEME} {identity.party}:{when}:{nonce}:{base64.b64encode(sig).decode('ascii')}"
 
 
