@@ -318,3 +318,34 @@ def test_seal_json_is_seal_then_to_json(deployment):
     env = owner.seal("breach", body, releasable_to=deployment.party_ids, id=id_, created=when)
     assert wire == env.to_json()
     env.verify(owner.public_key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["v", "id", "sender", "kind", "created", "caveat", "releasable_to", "body",
+                        "signature", None]),
+       st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=40),
+                 st.lists(st.text(max_size=8), max_size=3),
+                 st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+                 st.sampled_from(["2026-02-30T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z",
+                                  "AAAA", "iq-mod", "breach", "00000000-0000-0000-0000-00000000000A",
+                                  " ", "a\x01b"])))
+def test_the_fast_reader_accepts_and_refuses_as_the_full_one(breach, deployment, field, value):
+    """`read_envelope`'s shortcut for valid envelopes must never change an answer."""
+    from borderwatch.channel import envelope as envelope_module
+    from borderwatch.channel.envelope import read_envelope
+
+    obj = breach.to_dict()
+    if field is not None:
+        obj[field] = value
+    answers = []
+    for shortcut in (True, False):
+        saved = envelope_module._read_valid
+        if not shortcut:
+            envelope_module._read_valid = lambda obj, parties: None
+        try:
+            answers.append(read_envelope(dict(obj), parties=deployment.party_ids))
+        except ChannelError as exc:
+            answers.append(str(exc))
+        finally:
+            envelope_module._read_valid = saved
+    assert answers[0] == answers[1]
