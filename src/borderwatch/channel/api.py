@@ -261,6 +261,29 @@ def receipt_text(r: Receipt) -> str:
             + ("true" if r.duplicate else "false") + "}")
 
 
+def receipts_body(receipts: list[Receipt]) -> bytes:
+    """``{"receipts":[…]}`` of the batch route, as `receipt_text` writes each receipt, with
+    what a batch repeats (the commit's time, the recipient lists) written once."""
+    e = escape_string
+    times: dict[datetime, str] = {}
+    lists: dict[tuple[str, ...], str] = {}
+    parts = []
+    for r in receipts:
+        stored = times.get(r.stored)
+        if stored is None:
+            stored = times[r.stored] = format_time(r.stored)
+        rec = lists.get(r.recipients)
+        if rec is None:
+            rec = lists[r.recipients] = ",".join(map(e, r.recipients))
+        held = lists.get(r.withheld)
+        if held is None:
+            held = lists[r.withheld] = ",".join(map(e, r.withheld))
+        parts.append('{"id":"' + str(r.id) + '","position":' + str(r.position) + ',"recipients":['
+                     + rec + '],"withheld":[' + held + '],"stored":"' + stored + '","duplicate":'
+                     + ("true" if r.duplicate else "false") + "}")
+    return ('{"receipts":[' + ",".join(parts) + "]}").encode("utf-8")
+
+
 def delivery_json(d: Delivery) -> dict[str, Any]:
     return {"position": d.position, "stored": format_time(d.stored), "envelope": d.envelope.to_dict()}
 
@@ -540,7 +563,7 @@ def make_app(deployment: Deployment, store: Store, *,
         else:
             deliver_here([(r, p) for r, p in zip(receipts, made) if not r.duplicate])
             status = 201
-            body = ('{"receipts":[' + ",".join(map(receipt_text, receipts)) + "]}").encode("utf-8")
+            body = receipts_body(receipts)
         await fast_answer(send, status, body, extra)
 
     def batch_job(facts: tuple[Any, ...], raw: bytes, made: list[Any]) -> list[Any]:
