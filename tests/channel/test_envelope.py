@@ -349,3 +349,33 @@ def test_the_fast_reader_accepts_and_refuses_as_the_full_one(breach, deployment,
         finally:
             envelope_module._read_valid = saved
     assert answers[0] == answers[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["sender", "kind", "caveat", "releasable_to", "body", "signature", "created",
+                        None]),
+       st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=40), st.binary(max_size=70),
+                 st.tuples(st.sampled_from(["iq-mod", "us", "nobody", "bad id"])),
+                 st.lists(st.sampled_from(["iq-mod", "us"]), max_size=3),
+                 st.dictionaries(st.text(max_size=5), st.floats(allow_nan=True), max_size=2),
+                 st.sampled_from(["iq-mod", "breach", " ", "a\x01b", b"\0" * 64,
+                                  datetime(2026, 1, 1), datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                  ("iq-mod", "iq-mod")])))
+def test_the_fast_checks_accept_and_refuse_as_the_full_ones(breach, deployment, field, value):
+    """`check_envelope`'s shortcut for valid envelopes must never change an answer."""
+    from borderwatch.channel import envelope as envelope_module
+    from borderwatch.channel.envelope import check_envelope
+
+    env = breach if field is None else replace(breach, **{field: value})
+    answers = []
+    for shortcut in (True, False):
+        saved = envelope_module._check_valid
+        if not shortcut:
+            envelope_module._check_valid = lambda env, parties, signed: None
+        try:
+            answers.append(check_envelope(env, deployment.party_ids))
+        except (ChannelError, TypeError, AttributeError) as exc:
+            answers.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            envelope_module._check_valid = saved
+    assert answers[0] == answers[1]
