@@ -46,6 +46,7 @@ TARGET_RATE = 5_000.0
 TARGET_P99_S = 0.050
 PARTIES = ("iq-mod", "sy-gov", "sdf", "tr", "us")
 _BODY_I_T0 = re.compile(r'"i":(\d+),"t0":([0-9.eE+-]+)')
+_DELIVERY = '{"position":'   # how each delivery in a live frame begins
 PACED_BATCH = 50
 PACED_TICK_S = PACED_BATCH / TARGET_RATE   # 10 ms: the target rate, offered steadily
 
@@ -80,8 +81,8 @@ async def _scenario(base: str, dep, n: int, mode: str) -> dict:
     from borderwatch.channel.api import make_token
 
     owner = dep.identity(dep.policy.owner)
-    received: dict[str, dict[str, str]] = {p: {} for p in PARTIES}   # envelope i → its t0 text
-    arrivals: dict[str, list] = {p: [] for p in PARTIES}             # (receipt time, [(i, t0)])
+    counts = {p: 0 for p in PARTIES}                  # deliveries received, per party
+    arrivals: dict[str, list] = {p: [] for p in PARTIES}   # (receipt time, frame text)
     done = asyncio.Event()
 
     async def subscriber(party: str, ready: asyncio.Event) -> None:
@@ -90,21 +91,17 @@ async def _scenario(base: str, dep, n: int, mode: str) -> dict:
         async with websockets.connect(base.replace("http", "ws") + path, max_size=None, compression=None,
                                       additional_headers={"Authorization": make_token(ident, "GET", path)}) as ws:
             ready.set()
-            got = received[party]
             frames = arrivals[party]
             async for msg in ws:
-                now = time.time()
-                # Only the two numbers the bench needs, read straight from the frame: a full
-                # json.loads of every delivery at 5 subscribers cost this process more CPU
-                # than the server spends storing the envelope, on the same 2 cores. The body's
-                # keys are in canonical (sorted) order: chainage_km, i, t0. The texts are kept
-                # with the frame's receipt time and turned into latencies after the run.
-                pairs = _BODY_I_T0.findall(msg)
-                got.update(pairs)
-                frames.append((now, pairs))
-                if len(got) >= n and all(len(r) >= n for r in received.values()):
-                    done.set()
-                if len(got) >= n:
+                # The receipt time and the frame; the frame is read after the run (`_latencies`:
+                # the same numbers, without parsing in this process while it also signs and
+                # posts on the same 2 cores). Deliveries are counted here to know when all
+                # five have everything; `_latencies` checks there was no repeat among them.
+                frames.append((time.time(), msg))
+                counts[party] += msg.count(_DELIVERY)
+                if counts[party] >= n:
+                    if all(c >= n for c in counts.values()):
+                        done.set()
                     return
 
     readies = [asyncio.Event() for _ in PARTIES]
@@ -194,7 +191,7 @@ async def _scenario(base: str, dep, n: int, mode: str) -> dict:
         s.cancel()
     await asyncio.gather(*subs, return_exceptions=True)
     gc.unfreeze()
-    lat = np.array([v for frames in arrivals.values() for v in _latencies(frames).values()])
+    lat = np.array([v for party, frames in arrivals.items() for v in _latencies(party, frames, n)])
     return {"wall_s": t_end - t_start, "publish_s": t_published - t_start,
             "p50": float(np.percentile(lat, 50)), "p99": float(np.percentile(lat, 99)),
             "deliveries": int(lat.size)}
@@ -212,14 +209,21 @@ def _run(coro):
         return runner.run(coro)
 
 
-def _latencies(frames: list) -> dict[str, float]:
-    """Each envelope's latency at one subscriber: receipt time less its t0 (the last
-    receipt, were one delivered twice)."""
+def _latencies(party: str, frames: list, n: int) -> list[float]:
+    """Each envelope's latency at one subscriber: its frame's receipt time less the t0 in
+    its body. Only the two numbers the bench needs are read from each frame (its body's
+    keys are in canonical order: chainage_km, i, t0), not the whole JSON. Exactly once:
+    `n` distinct envelopes, none repeated, or the run is refused."""
     out: dict[str, float] = {}
-    for now, pairs in frames:
-        for i, t0 in pairs:
+    seen = 0
+    for now, msg in frames:
+        for i, t0 in _BODY_I_T0.findall(msg):
             out[i] = now - float(t0)
-    return out
+            seen += 1
+    if len(out) != n or seen != n:
+        raise RuntimeError(f"{party}: {seen} deliveries of {len(out)} distinct envelopes, "
+                           f"expected {n} exactly once")
+    return list(out.values())
 
 
 def _cpu_s(pid: int) -> float:
