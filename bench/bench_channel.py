@@ -278,7 +278,8 @@ def _pg_url() -> tuple[str | None, callable]:
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", stop
 
 
-def run(n: int = 5_000) -> list[dict]:
+def run(n: int = 5_000, modes: tuple[str, ...] = ("single", "batch", "paced"),
+        backends: tuple[str, ...] = ("SQLite", "PostgreSQL")) -> list[dict]:
     from borderwatch.channel import create_deployment
     from borderwatch.channel.api import free_port
     from borderwatch.scenario import load_scenario
@@ -287,14 +288,16 @@ def run(n: int = 5_000) -> list[dict]:
     tmp = Path(tempfile.mkdtemp(prefix="bw-bench-channel-"))
     try:
         dep = create_deployment(load_scenario("iraq-syria"), tmp / "dep")
-        pg, stop_pg = _pg_url()
+        pg, stop_pg = _pg_url() if "PostgreSQL" in backends else (None, lambda: None)
         try:
-            backends = [("SQLite", lambda k: str(tmp / f"c{k}.db"))]
+            stores = [("SQLite", lambda k: str(tmp / f"c{k}.db"))]
             if pg:
-                backends.append(("PostgreSQL", lambda k: _fresh_pg(pg, k)))
+                stores.append(("PostgreSQL", lambda k: _fresh_pg(pg, k)))
             k = 0
-            for name, store_for in backends:
-                for mode in ("single", "batch", "paced"):
+            for name, store_for in stores:
+                if name not in backends:
+                    continue
+                for mode in modes:
                     k += 1
                     port = free_port()
                     proc = _start_server(dep.path, store_for(k), port)
@@ -343,5 +346,9 @@ def _fresh_pg(server: str, k: int) -> str:
 
 
 if __name__ == "__main__":
-    for row in run(int(sys.argv[1]) if len(sys.argv) > 1 else 5_000):
+    # python bench/bench_channel.py [N [MODE,… [BACKEND,…]]], e.g. 5000 paced SQLite
+    args = sys.argv[1:]
+    for row in run(int(args[0]) if args else 5_000,
+                   tuple(args[1].split(",")) if len(args) > 1 else ("single", "batch", "paced"),
+                   tuple(args[2].split(",")) if len(args) > 2 else ("SQLite", "PostgreSQL")):
         print(f"{row['name']}\n    {row['ours_s'] * 1e6:.0f} µs/envelope; {row['note']}")
