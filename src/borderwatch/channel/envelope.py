@@ -25,8 +25,8 @@ from typing import Any, Union
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from nacl.bindings import crypto_sign, crypto_sign_open, crypto_sign_seed_keypair
 from nacl.exceptions import BadSignatureError
-from nacl.signing import SigningKey, VerifyKey
 
 from ..errors import ChannelError
 from .canonical import canonical_json, decode_json, escape_string
@@ -524,8 +524,8 @@ def _signature(value: Any, label: str) -> bytes:
 
 # -- verification on the hot path ------------------------------------------------------
 
-_VERIFIERS: dict[int, tuple[Ed25519PublicKey, Any]] = {}
-_SIGNERS: dict[int, tuple[Ed25519PrivateKey, Any]] = {}
+_VERIFIERS: dict[int, tuple[Ed25519PublicKey, bytes]] = {}
+_SIGNERS: dict[int, tuple[Ed25519PrivateKey, bytes]] = {}
 
 
 def sign_message(private_key: Ed25519PrivateKey, message: bytes) -> bytes:
@@ -534,7 +534,9 @@ def sign_message(private_key: Ed25519PrivateKey, message: bytes) -> bytes:
     libsodium (PyNaCl) when the key is a ``cryptography`` Ed25519 key: Ed25519
     signatures are deterministic (RFC 8032), so it writes exactly the bytes OpenSSL
     would, in about two thirds of the time (a test checks they are the same). Any
-    other key object is asked to sign itself. The libsodium form is kept per key.
+    other key object is asked to sign itself. The libsodium form is kept per key, and
+    libsodium is called through PyNaCl's bindings (its `SigningKey` wraps every
+    signature in objects this path does not need).
     """
     if not isinstance(private_key, Ed25519PrivateKey):
         return private_key.sign(message)
@@ -543,11 +545,11 @@ def sign_message(private_key: Ed25519PrivateKey, message: bytes) -> bytes:
         seed = private_key.private_bytes(serialization.Encoding.Raw,
                                          serialization.PrivateFormat.Raw,
                                          serialization.NoEncryption())
-        entry = (private_key, SigningKey(seed))
+        entry = (private_key, crypto_sign_seed_keypair(seed)[1])
         if len(_SIGNERS) > 4096:
             _SIGNERS.clear()
         _SIGNERS[id(private_key)] = entry
-    return entry[1].sign(message).signature
+    return crypto_sign(message, entry[1])[:64]
 
 
 def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
@@ -559,19 +561,25 @@ def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: by
     most of the channel's CPU per envelope. libsodium is the stricter of the two (it also
     refuses small-order keys and non-canonical encodings); a property test checks that both
     give the same answer on signatures ``cryptography`` makes and on altered ones. Keys
-    are the deployment's ``cryptography`` objects; their libsodium form is kept per key.
+    are the deployment's ``cryptography`` objects; their raw form is kept per key, and
+    libsodium's ``crypto_sign_open`` is called through PyNaCl's bindings (what
+    ``VerifyKey.verify`` does, less its wrapping).
     """
     entry = _VERIFIERS.get(id(public_key))
     if entry is None or entry[0] is not public_key:
         raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        entry = (public_key, VerifyKey(raw))
+        if len(raw) != 32:
+            raise ValueError("an Ed25519 public key is 32 bytes")
+        entry = (public_key, raw)
         if len(_VERIFIERS) > 4096:
             _VERIFIERS.clear()
         _VERIFIERS[id(public_key)] = entry
+    if not isinstance(signature, bytes) or not isinstance(message, bytes):
+        raise TypeError("signature and message must be bytes")
     if len(signature) != 64:
         return False
     try:
-        entry[1].verify(message, signature)
+        crypto_sign_open(signature + message, entry[1])
     except BadSignatureError:
         return False
     return True
