@@ -327,6 +327,7 @@ def test_seal_json_is_seal_then_to_json(deployment):
                  st.lists(st.text(max_size=8), max_size=3),
                  st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
                  st.sampled_from(["2026-02-30T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z",
+                                  "2026-01-01T24:00:00.000000Z", "2026-12-31T23:59:60.000000Z",
                                   "AAAA", "iq-mod", "breach", "00000000-0000-0000-0000-00000000000A",
                                   " ", "a\x01b"])))
 def test_the_fast_reader_accepts_and_refuses_as_the_full_one(breach, deployment, field, value):

@@ -201,8 +201,11 @@ def _read_valid(obj: dict[str, Any],
         release_key = tuple(release)
         if release_key not in _RELEASE_SEEN:     # lists seen before passed `_release_list`
             return None
-        # The one form _CREATED matched, ending in Z: a UTC datetime, as parse_time makes.
+        # The one form _CREATED matched, ending in Z: a UTC datetime, as parse_time makes
+        # (the hour compared, should a Python read "24:00" as the next day's midnight).
         created = datetime.fromisoformat(created_text)
+        if created.hour != int(created_text[11:13]):
+            return None
         signature = binascii.a2b_base64(sig_text, strict_mode=True)
     except (TypeError, ValueError, binascii.Error):
         return None
