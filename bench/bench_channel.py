@@ -24,7 +24,8 @@ cores reads low, and the CPU figures say what the channel itself costs.
 
 PostgreSQL: a URL in ``BORDERWATCH_BENCH_PG`` (a database the bench may
 fill), else a throwaway cluster as in the tests, else the rows are skipped.
-Run: ``python bench/bench_channel.py``; `run()` returns the rows.
+Run: ``python bench/bench_channel.py`` (or, say, ``… 5000 paced SQLite`` for one row);
+`run()` returns the rows.
 """
 
 from __future__ import annotations
