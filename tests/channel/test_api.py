@@ -381,10 +381,15 @@ def test_receipt_text_is_receipt_json(ids):
     import uuid as _uuid
     from datetime import datetime, timezone
 
-    from borderwatch.channel.api import receipt_json, receipt_text
+    from borderwatch.channel.api import receipt_json, receipt_text, receipts_body
     from borderwatch.channel.store import Receipt
 
     for r in (Receipt(_uuid.uuid4(), 7, ("iq-mod", "us"), ("tr",), datetime.now(timezone.utc)),
               Receipt(_uuid.uuid4(), 1, ("sdf",), (), datetime.now(timezone.utc), duplicate=True)):
         assert receipt_text(r) == json.dumps(receipt_json(r), ensure_ascii=False,
                                              separators=(",", ":"))
+    when = datetime.now(timezone.utc)
+    batch = [Receipt(_uuid.uuid4(), k, ("iq-mod", "us"), ("tr",) if k % 2 else (), when,
+                     duplicate=k == 3) for k in range(1, 6)]
+    assert receipts_body(batch) == json.dumps({"receipts": [receipt_json(r) for r in batch]},
+                                              ensure_ascii=False, separators=(",", ":")).encode()

@@ -292,3 +292,91 @@ def test_the_fast_verifier_agrees_with_cryptography(message, bit, flip):
         openssl = False
     assert verify_signature(key.public_key(), bytes(sig), message) is openssl
     assert openssl is (not flip)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=2048))
+def test_libsodium_signs_exactly_what_openssl_signs(message):
+    """Ed25519 is deterministic: the fast signer must write OpenSSL's very bytes."""
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from borderwatch.channel.envelope import sign_message
+
+    key = Ed25519PrivateKey.generate()
+    assert sign_message(key, message) == key.sign(message)
+
+
+def test_seal_json_is_seal_then_to_json(deployment):
+    """The one-pass wire form is byte for byte what sealing and encoding give."""
+    import uuid
+    from datetime import datetime, timezone
+
+    owner = deployment.identity(deployment.policy.owner)
+    id_, when = uuid.uuid4(), datetime(2026, 3, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
+    body = {"i": 7, "t0": 1.5e-7, "note": "é\u2028\"", "nested": {"b": [1, 2.5, None]}}
+    wire = owner.seal_json("breach", body, releasable_to=deployment.party_ids, id=id_, created=when)
+    env = owner.seal("breach", body, releasable_to=deployment.party_ids, id=id_, created=when)
+    assert wire == env.to_json()
+    env.verify(owner.public_key)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["v", "id", "sender", "kind", "created", "caveat", "releasable_to", "body",
+                        "signature", None]),
+       st.one_of(st.none(), st.booleans(), st.integers(-3, 3), st.text(max_size=40),
+                 st.lists(st.text(max_size=8), max_size=3),
+                 st.dictionaries(st.text(max_size=5), st.integers(), max_size=2),
+                 st.sampled_from(["2026-02-30T00:00:00.000000Z", "2026-01-01T00:00:00.000000Z",
+                                  "2026-01-01T24:00:00.000000Z", "2026-12-31T23:59:60.000000Z",
+                                  "AAAA", "iq-mod", "breach", "00000000-0000-0000-0000-00000000000A",
+                                  " ", "a\x01b"])))
+def test_the_fast_reader_accepts_and_refuses_as_the_full_one(breach, deployment, field, value):
+    """`read_envelope`'s shortcut for valid envelopes must never change an answer."""
+    from borderwatch.channel import envelope as envelope_module
+    from borderwatch.channel.envelope import read_envelope
+
+    obj = breach.to_dict()
+    if field is not None:
+        obj[field] = value
+    answers = []
+    for shortcut in (True, False):
+        saved = envelope_module._read_valid
+        if not shortcut:
+            envelope_module._read_valid = lambda obj, parties: None
+        try:
+            answers.append(read_envelope(dict(obj), parties=deployment.party_ids))
+        except ChannelError as exc:
+            answers.append(str(exc))
+        finally:
+            envelope_module._read_valid = saved
+    assert answers[0] == answers[1]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from(["sender", "kind", "caveat", "releasable_to", "body", "signature", "created",
+                        None]),
+       st.one_of(st.none(), st.integers(-3, 3), st.text(max_size=40), st.binary(max_size=70),
+                 st.tuples(st.sampled_from(["iq-mod", "us", "nobody", "bad id"])),
+                 st.lists(st.sampled_from(["iq-mod", "us"]), max_size=3),
+                 st.dictionaries(st.text(max_size=5), st.floats(allow_nan=True), max_size=2),
+                 st.sampled_from(["iq-mod", "breach", " ", "a\x01b", b"\0" * 64,
+                                  datetime(2026, 1, 1), datetime(2026, 1, 1, tzinfo=timezone.utc),
+                                  ("iq-mod", "iq-mod")])))
+def test_the_fast_checks_accept_and_refuse_as_the_full_ones(breach, deployment, field, value):
+    """`check_envelope`'s shortcut for valid envelopes must never change an answer."""
+    from borderwatch.channel import envelope as envelope_module
+    from borderwatch.channel.envelope import check_envelope
+
+    env = breach if field is None else replace(breach, **{field: value})
+    answers = []
+    for shortcut in (True, False):
+        saved = envelope_module._check_valid
+        if not shortcut:
+            envelope_module._check_valid = lambda env, parties, signed: None
+        try:
+            answers.append(check_envelope(env, deployment.party_ids))
+        except (ChannelError, TypeError, AttributeError) as exc:
+            answers.append(f"{type(exc).__name__}: {exc}")
+        finally:
+            envelope_module._check_valid = saved
+    assert answers[0] == answers[1]

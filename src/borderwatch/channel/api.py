@@ -63,7 +63,7 @@ from ..errors import ChannelError
 from .canonical import escape_string
 from .deployment import Deployment
 from .envelope import (KINDS, MAX_ENVELOPE_BYTES, Envelope, format_time, parse_time,
-                       read_envelope, verify_signature)
+                       read_envelope, sign_message, verify_signature)
 from .group_commit import GroupCommitter
 from .live import LiveHub, frame_text
 from .refusals import RefusalLog, tls_first
@@ -93,7 +93,7 @@ def make_token(identity: Any, method: str, target: str, *, when: int | None = No
 
     when = int(time.time()) if when is None else int(when)
     nonce = nonce or secrets.token_urlsafe(12)
-    sig = identity.private_key.sign(token_message(method, target, when, nonce))
+    sig = sign_message(identity.private_key, token_message(method, target, when, nonce))
     return f"{TOKEN_SCHEME} {identity.party}:{when}:{nonce}:{base64.b64encode(sig).decode('ascii')}"
 
 
@@ -259,6 +259,29 @@ def receipt_text(r: Receipt) -> str:
             + ",".join(map(e, r.recipients)) + '],"withheld":[' + ",".join(map(e, r.withheld))
             + '],"stored":"' + format_time(r.stored) + '","duplicate":'
             + ("true" if r.duplicate else "false") + "}")
+
+
+def receipts_body(receipts: list[Receipt]) -> bytes:
+    """``{"receipts":[…]}`` of the batch route, as `receipt_text` writes each receipt, with
+    what a batch repeats (the commit's time, the recipient lists) written once."""
+    e = escape_string
+    times: dict[datetime, str] = {}
+    lists: dict[tuple[str, ...], str] = {}
+    parts = []
+    for r in receipts:
+        stored = times.get(r.stored)
+        if stored is None:
+            stored = times[r.stored] = format_time(r.stored)
+        rec = lists.get(r.recipients)
+        if rec is None:
+            rec = lists[r.recipients] = ",".join(map(e, r.recipients))
+        held = lists.get(r.withheld)
+        if held is None:
+            held = lists[r.withheld] = ",".join(map(e, r.withheld))
+        parts.append('{"id":"' + str(r.id) + '","position":' + str(r.position) + ',"recipients":['
+                     + rec + '],"withheld":[' + held + '],"stored":"' + stored + '","duplicate":'
+                     + ("true" if r.duplicate else "false") + "}")
+    return ('{"receipts":[' + ",".join(parts) + "]}").encode("utf-8")
 
 
 def delivery_json(d: Delivery) -> dict[str, Any]:
@@ -540,7 +563,7 @@ def make_app(deployment: Deployment, store: Store, *,
         else:
             deliver_here([(r, p) for r, p in zip(receipts, made) if not r.duplicate])
             status = 201
-            body = ('{"receipts":[' + ",".join(map(receipt_text, receipts)) + "]}").encode("utf-8")
+            body = receipts_body(receipts)
         await fast_answer(send, status, body, extra)
 
     def batch_job(facts: tuple[Any, ...], raw: bytes, made: list[Any]) -> list[Any]:

@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import ChannelError
-from .envelope import Body, Envelope, make_envelope
+from .envelope import Body, Envelope, make_envelope, make_envelope_json
 
 if TYPE_CHECKING:
     import uuid
@@ -58,6 +58,15 @@ class PartyIdentity:
         """A new envelope from this party, signed."""
         return make_envelope(self.private_key, self.party, kind, body, releasable_to=releasable_to,
                              caveat=caveat, id=id, created=created, parties=parties)
+
+    def seal_json(self, kind: str, body: Body, *, releasable_to: Collection[str],
+                  caveat: str = "", id: "uuid.UUID | None" = None,
+                  created: "datetime | None" = None,
+                  parties: Collection[str] | None = None) -> bytes:
+        """``seal(...).to_json()`` in one pass: the wire form of a new signed envelope."""
+        return make_envelope_json(self.private_key, self.party, kind, body,
+                                  releasable_to=releasable_to, caveat=caveat, id=id,
+                                  created=created, parties=parties)[1]
 
 
 def public_key_text(key: Ed25519PublicKey) -> str:

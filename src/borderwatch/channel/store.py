@@ -199,6 +199,7 @@ class Store:
         self.deployment = deployment
         self.policy = deployment.policy
         self._keys = {p.id: p.public_key for p in deployment.parties}
+        self._routes: dict[Any, Any] = {}     # see `_route`
         # (seq, hash, each party's last position) as our last commit left them; trusted
         # only while the chain head still reads (seq, hash). See `commit`.
         self._tail: tuple[int, str, dict[str, int]] | None = None
@@ -302,8 +303,25 @@ class Store:
                               row["caveat"], row["releasable_to"], body)
         if not signed_here and not verify_canonical(self._keys[envelope.sender], signed, envelope.signature):
             envelope.verify(self._keys[envelope.sender])  # raises, naming the envelope
-        return Prepared(envelope, self.policy.recipients(envelope), self.policy.withheld(envelope),
-                        row, signed)
+        return Prepared(envelope, *self._route(envelope), row, signed)
+
+    def _route(self, envelope: Envelope) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(recipients, withheld) of `envelope` under the policy, remembered per (kind,
+        sender, release list): they depend on nothing else, and senders repeat them."""
+        policy = self.policy
+        routes = self._routes
+        if routes.get(None) is not policy:      # first use, or the policy was replaced
+            routes.clear()
+            routes[None] = policy
+        key = (envelope.kind, envelope.sender, envelope.releasable_to)
+        route = routes.get(key)
+        if route is None:
+            route = (policy.recipients(envelope), policy.withheld(envelope))
+            if len(routes) >= 4096:
+                routes.clear()
+                routes[None] = policy
+            routes[key] = route
+        return route
 
     def publish(self, envelope: Envelope) -> Receipt:
         """Store one envelope durably; returns after the commit."""
