@@ -56,7 +56,7 @@ from pathlib import Path
 import numpy as np
 
 NS = (10, 100, 500)
-TOTAL_DELIVERIES = 400_000         # M = TOTAL_DELIVERIES // N sightings per row
+TOTAL_DELIVERIES = 1_000_000       # M = TOTAL_DELIVERIES // N sightings per row
 SWEEP = 100                        # sightings per report time
 TAKY = os.environ.get("TAKY", "/tmp/takyenv/bin/taky")
 _SEQ = re.compile(rb"<remarks>seq (\d+)</remarks>")
