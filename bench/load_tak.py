@@ -85,15 +85,17 @@ def _rss_kb(pid: int) -> int | None:
     return None
 
 
-def _thread_cpu(pid: int) -> dict[int, float]:
-    """CPU seconds (user+system) per thread of `pid`."""
+def _thread_cpu(pid: int) -> dict[str, float]:
+    """CPU seconds (user+system) per thread of `pid`, keyed "name:tid" (the event loop: "loop")."""
     tick = os.sysconf("SC_CLK_TCK")
     out = {}
     try:
         for d in Path(f"/proc/{pid}/task").iterdir():
             try:
-                f = (d / "stat").read_text().rsplit(")", 1)[1].split()
-                out[int(d.name)] = (int(f[11]) + int(f[12])) / tick
+                head, tail = (d / "stat").read_text().rsplit(")", 1)
+                f = tail.split()
+                name = "loop" if int(d.name) == pid else f"{head.split('(', 1)[1]}:{d.name}"
+                out[name] = (int(f[11]) + int(f[12])) / tick
             except (OSError, IndexError, ValueError):
                 pass
     except OSError:
@@ -394,11 +396,8 @@ def run(clients: int = 200, rate: float = 10.0, seconds: float = 60.0, targets: 
     after = [(t, v) for t, v in rss if t >= warmup_s]
     slope = float(np.polyfit([t for t, _ in after], [v for _, v in after], 1)[0]) * 60 / 1024 \
         if len(after) >= 3 else float("nan")
-    cpu_main = g["pid"]
-
     def cpu(a: dict, b: dict) -> dict:
-        return {("loop" if tid == cpu_main else str(tid)): round(b[tid] - a.get(tid, 0.0), 1)
-                for tid in b if b[tid] - a.get(tid, 0.0) >= 0.05}
+        return {name: round(b[name] - a.get(name, 0.0), 1) for name in b if b[name] - a.get(name, 0.0) >= 0.05}
 
     alert_skew = []
     for uid in expected:
