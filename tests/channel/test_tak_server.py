@@ -406,3 +406,32 @@ def test_a_client_that_falls_behind_and_catches_up_gets_everything_in_order(depl
                 w_src.close()
 
     asyncio.run(main())
+
+
+def test_each_step_sends_the_tracks_it_changed_once_and_names_the_deleted(deployment, iraq_syria, border, tmp_path):
+    with Store(tmp_path / "c.db", deployment) as store:
+        srv = TakServer(deployment, store, iraq_syria, tls_port=None, tcp_port=None, stats_every_s=None)
+        try:
+            walk = crossing(border, n=6)                  # one person, reported every 10 s
+            sent = []
+            for e in walk:
+                tracks, _, gone = srv._step([(OWNER, e)])
+                sent.append([t.uid for t in tracks])
+                assert gone == []
+            # Confirmed at the third report (3 of 5); from then on one update per step, same track.
+            assert sent[:2] == [[], []] and all(len(s) == 1 for s in sent[2:])
+            uid = sent[2][0]
+            assert {s[0] for s in sent[2:]} == {uid}
+            # A step that does not touch it sends nothing for it.
+            far = sighting_event("elsewhere", walk[-1].lat + 0.5, walk[-1].lon, callsign="VIPER-1",
+                                 when=walk[-1].time + timedelta(seconds=1))
+            tracks, _, gone = srv._step([(OWNER, far)])
+            assert tracks == [] and gone == []
+            # Past max_coast_s without a report it is deleted, and the step says so.
+            late = dataclasses.replace(far, uid="elsewhere-2", time=far.time + timedelta(seconds=200),
+                                       start=far.time + timedelta(seconds=200),
+                                       stale=far.time + timedelta(seconds=300))
+            tracks, _, gone = srv._step([(OWNER, late)])
+            assert gone == [int(uid.rsplit("-", 1)[1])]
+        finally:
+            srv.committer.close()
