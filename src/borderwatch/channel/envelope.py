@@ -215,16 +215,9 @@ def _read_valid(obj: dict[str, Any],
         body = dict(body)
     elif type(body) is not str or not body.strip():
         return None
-    try:
-        body_bytes = canonical_json(body)
-    except ChannelError:
+    body_bytes = _quick_body_bytes(body)
+    if body_bytes is None or not _quick_known(sender, release_key, parties):
         return None
-    if len(body_bytes) > MAX_BODY_BYTES:
-        return None
-    if parties is not None:
-        known = parties if isinstance(parties, (set, frozenset)) else set(parties)
-        if sender not in known or any(pid not in known for pid in release_key):
-            return None
     env = Envelope(id=uuid.UUID(id_text), sender=sender, kind=kind, body=body,
                    created=created, caveat=caveat,
                    releasable_to=release_key, signature=signature)
@@ -382,17 +375,27 @@ def _check_valid(env: Envelope, parties: Collection[str] | None, signed: bool) -
         return None
     if signed and (type(env.signature) is not bytes or len(env.signature) != 64):
         return None
-    if parties is not None:
-        known = parties if isinstance(parties, (set, frozenset)) else set(parties)
-        if sender not in known or any(pid not in known for pid in release):
-            return None
+    if not _quick_known(sender, release, parties):
+        return None
+    body_bytes = _quick_body_bytes(body)
+    return None if body_bytes is None else body_bytes.decode("utf-8")
+
+
+def _quick_body_bytes(body: Any) -> bytes | None:
+    """The body's canonical JSON, or None where the full checks would refuse it (for the fast paths)."""
     try:
         body_bytes = canonical_json(body)
     except ChannelError:
         return None
-    if len(body_bytes) > MAX_BODY_BYTES:
-        return None
-    return body_bytes.decode("utf-8")
+    return body_bytes if len(body_bytes) <= MAX_BODY_BYTES else None
+
+
+def _quick_known(sender: str, release: Any, parties: Any) -> bool:
+    """True when `parties` is not given or names the sender and every party released to."""
+    if parties is None:
+        return True
+    known = parties if isinstance(parties, (set, frozenset)) else set(parties)
+    return sender in known and all(pid in known for pid in release)
 
 
 def format_time(t: datetime) -> str:
