@@ -123,7 +123,7 @@ class TakStats:
     evicted: int = 0                  # clients closed for not taking alerts
     tls_refused: int = 0              # TLS handshakes refused (certificate, protocol, timeout)
     stored: int = 0                   # reports (sightings, breaches) committed
-    envelopes: int = 0                # envelopes committed (a unit's sightings that came together share one)
+    envelopes: int = 0                # envelopes committed (what one party reported together shares one)
     store_errors: int = 0
     scans: int = 0
     tracks_sent: int = 0
