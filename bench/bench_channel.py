@@ -24,7 +24,8 @@ cores reads low, and the CPU figures say what the channel itself costs.
 
 PostgreSQL: a URL in ``BORDERWATCH_BENCH_PG`` (a database the bench may
 fill), else a throwaway cluster as in the tests, else the rows are skipped.
-Run: ``python bench/bench_channel.py`` (or, say, ``… 5000 paced SQLite`` for one row);
+Run: ``python bench/bench_channel.py`` (20,000 envelopes a row: the paced rows last 4 s, long
+enough for the tail to show; or, say, ``… 50000 paced SQLite`` for one longer row);
 `run()` returns the rows.
 """
 
@@ -279,7 +280,7 @@ def _pg_url() -> tuple[str | None, callable]:
     return f"postgresql+psycopg://postgres@127.0.0.1:{port}/postgres", stop
 
 
-def run(n: int = 5_000, modes: tuple[str, ...] = ("single", "batch", "paced"),
+def run(n: int = 20_000, modes: tuple[str, ...] = ("single", "batch", "paced"),
         backends: tuple[str, ...] = ("SQLite", "PostgreSQL")) -> list[dict]:
     from borderwatch.channel import create_deployment
     from borderwatch.channel.api import free_port
@@ -349,7 +350,7 @@ def _fresh_pg(server: str, k: int) -> str:
 if __name__ == "__main__":
     # python bench/bench_channel.py [N [MODE,… [BACKEND,…]]], e.g. 5000 paced SQLite
     args = sys.argv[1:]
-    for row in run(int(args[0]) if args else 5_000,
+    for row in run(int(args[0]) if args else 20_000,
                    tuple(args[1].split(",")) if len(args) > 1 else ("single", "batch", "paced"),
                    tuple(args[2].split(",")) if len(args) > 2 else ("SQLite", "PostgreSQL")):
         print(f"{row['name']}\n    {row['ours_s'] * 1e6:.0f} µs/envelope; {row['note']}")
