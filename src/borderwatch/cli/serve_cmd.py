@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
+import signal
 import sys
 from pathlib import Path
 
@@ -78,10 +80,27 @@ def serve(
                     # Login codes are secrets: written 0600 for the operator, never printed or logged.
                     path = write_logins(srv.web, dep.path / "web-logins.toml")
                     console.print(f"  map      https://{host}:{srv.http_port}/  (party login codes in {path})")
+            # SIGTERM (systemd, docker stop) closes like Ctrl-C does: listeners stop, and what is
+            # queued is sealed and committed before the store closes. Without a handler Python
+            # would die at once and lose the reports still waiting to be sealed.
+            loop = asyncio.get_running_loop()
+            stop = asyncio.Event()
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(signal.SIGTERM, stop.set)
+            serving = asyncio.ensure_future(srv.serve_forever())
+            stopping = asyncio.ensure_future(stop.wait())
             try:
-                await srv.serve_forever()
+                done, _ = await asyncio.wait({serving, stopping}, return_when=asyncio.FIRST_COMPLETED)
+                if serving in done:
+                    serving.result()
+                else:
+                    console.print("SIGTERM: closing (queued reports are sealed and stored first)")
             finally:
+                for t in (serving, stopping):
+                    t.cancel()
+                await asyncio.gather(serving, stopping, return_exceptions=True)
                 await srv.close()
+                console.print(f"stopped: {srv.stats.stored} reports stored in {srv.stats.envelopes} envelopes")
 
     try:
         asyncio.run(main())
