@@ -435,3 +435,29 @@ def test_each_step_sends_the_tracks_it_changed_once_and_names_the_deleted(deploy
             assert gone == [int(uid.rsplit("-", 1)[1])]
         finally:
             srv.committer.close()
+
+
+def test_sightings_with_long_non_ascii_remarks_all_fit_their_envelopes(deployment, iraq_syria, border, tmp_path):
+    """Envelopes of many sightings stay under the body limit whatever the text: 4-byte characters
+    (and Arabic, 2 bytes) take more room in the stored JSON than their count of characters."""
+    wide = "\U00020000" * 3000 + " تسلل عبر الحدود"
+
+    async def main():
+        with Store(tmp_path / "c.db", deployment) as store:
+            async with TakServer(deployment, store, iraq_syria, tls_port=None, tcp_port=0,
+                                 tcp_party=OWNER) as srv:
+                _, w = await pytak_client(f"tcp://127.0.0.1:{srv.tcp_port}")
+                w.write(b"".join(to_cot_xml(dataclasses.replace(e, remarks=f"{k} {wide}"))
+                                 for k, e in enumerate(crossing(border, n=60))))
+                await w.drain()
+                for _ in range(500):
+                    await asyncio.sleep(0.02)
+                    if srv.stats.sightings == 60 and srv._sealing == 0 and srv.committer._queue.empty():
+                        break
+                w.close()
+                assert srv.stats.store_errors == 0 and srv.stats.stored == 60
+            found = store.search(OWNER, kind="sighting", limit=1000)
+            assert sorted(int(parse_cot(x.encode()).remarks.split()[0]) for d in found
+                          for x in d.envelope.body["cot"]) == list(range(60))
+
+    asyncio.run(main())

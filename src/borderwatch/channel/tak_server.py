@@ -75,7 +75,7 @@ from ..errors import BorderwatchError, ChannelError, CotError
 from .cot import XML_DECLARATION, CotEvent, parse_cot_many, to_cot_xml
 from .cot_bridge import TRACK_UID_PREFIX, breach_to_cot, estimates_to_cot, is_sighting, sightings_to_detections
 from .deployment import Deployment
-from .envelope import Envelope
+from .envelope import MAX_BODY_BYTES, Envelope
 from .group_commit import GroupCommitter
 from .live import LiveHub
 from .refusals import refusal_reason
@@ -96,7 +96,9 @@ SEAL_BATCH = 500          # reports sealed and committed as one unit, at most
 SEAL_GATHER_S = 0.01      # the sealer waits this long after a wake-up for more reports
 MAX_BUFFERED = 256 * 1024 # bytes a client's socket may hold unsent before it gets its own outbox
 SIGHTINGS_PER_ENVELOPE = 500
-SIGHTING_BYTES_PER_ENVELOPE = 100_000   # CoT text; JSON escaping keeps the body under MAX_BODY_BYTES
+# CoT characters in one envelope: a character takes at most 4 bytes in the body's JSON (UTF-8 up
+# to 4, an escaped quote or newline 2), plus a few per event, so this always fits MAX_BODY_BYTES.
+SIGHTING_CHARS_PER_ENVELOPE = (MAX_BODY_BYTES - 4 * SIGHTINGS_PER_ENVELOPE - 64) // 4
 FLUSH_S = 0.005           # a busy server writes to its clients at most this often
 
 
@@ -613,7 +615,7 @@ class TakServer:
     def _seal_batch(self, loop: asyncio.AbstractEventLoop, batch: list[tuple[str, str, Any]]) -> None:
         """Sign and queue for the store what is in `batch`: the sightings one party reported
         together go into one envelope (``{"cot": [event, ...]}``, at most `SIGHTINGS_PER_ENVELOPE`
-        and `SIGHTING_BYTES_PER_ENVELOPE`), so that a sweep of reports costs one signature and
+        and `SIGHTING_CHARS_PER_ENVELOPE`), so that a sweep of reports costs one signature and
         one stored record rather than one per person; anything else is an envelope of its own."""
         groups: list[tuple[str, str, Any, int]] = []          # (party, kind, body, items)
         size = 0
@@ -621,7 +623,7 @@ class TakServer:
             if kind == "sighting":
                 last = groups[-1] if groups else None
                 if (last is not None and last[1] == "sighting" and last[0] == party
-                        and last[3] < SIGHTINGS_PER_ENVELOPE and size + len(body) <= SIGHTING_BYTES_PER_ENVELOPE):
+                        and last[3] < SIGHTINGS_PER_ENVELOPE and size + len(body) <= SIGHTING_CHARS_PER_ENVELOPE):
                     last[2]["cot"].append(body)
                     groups[-1] = (party, kind, last[2], last[3] + 1)
                     size += len(body)
