@@ -54,6 +54,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import numpy as np
+from bench_channel import _cpu_s   # CPU seconds of a process, from /proc
 
 NS = (10, 100, 500)
 TOTAL_DELIVERIES = 1_000_000       # M = TOTAL_DELIVERIES // N sightings per row
@@ -105,15 +106,6 @@ def _sightings(m: int) -> list[bytes]:
                                       callsign="BENCH-1", when=now + timedelta(seconds=i // SWEEP),
                                       remarks=f"seq {i}"))
             for i in range(m)]
-
-
-def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process `pid` has used so far (Linux /proc; else 0)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def _load(port: int, n: int, m: int, contexts: list, sender_ctx, observers: list | None = None,
