@@ -455,7 +455,7 @@ def test_sightings_with_long_non_ascii_remarks_all_fit_their_envelopes(deploymen
                     if srv.stats.sightings == 60 and srv._sealing == 0 and srv.committer._queue.empty():
                         break
                 w.close()
-                assert srv.stats.store_errors == 0 and srv.stats.stored == 60
+                assert srv.stats.store_errors == 0      # (a breach the walk raises is stored too)
             found = store.search(OWNER, kind="sighting", limit=1000)
             assert sorted(int(parse_cot(x.encode()).remarks.split()[0]) for d in found
                           for x in d.envelope.body["cot"]) == list(range(60))
