@@ -324,3 +324,28 @@ def test_record_bytes_is_what_the_commit_hashed(store, ids):
         assert rec.row["prev_hash"] == prev
         prev = chain_hash(prev, record_bytes(rec.row, rec.recipients))
         assert rec.row["hash"] == prev
+
+
+def test_a_batch_larger_than_one_insert_statement(store, ids):
+    """A commit's rows go in as multi-row INSERTs of a bounded size (SQLite); a batch that
+    spans several statements is still stored whole, in order, or not at all."""
+    from borderwatch.channel.store import _SQLITE_MAX_VARIABLES
+
+    n = 3 * _SQLITE_MAX_VARIABLES // 12 + 7     # past three statements of envelope rows
+    store.publish(ids["iq-mod"].seal("breach", {"i": -1}, releasable_to=EVERYONE))
+    sent = [ids["iq-mod"].seal("breach", {"i": i}, releasable_to=EVERYONE) for i in range(n)]
+    clash = ids["iq-mod"].seal("breach", {"i": "clash"}, releasable_to=EVERYONE,
+                               id=store.fetch("iq-mod")[0].envelope.id)
+    head = store.head()
+    with pytest.raises(ChannelError, match="already stored with different content"):
+        store.publish_many([*sent[:-1], clash])          # refused in the last statement
+    assert store.head() == head and store.count("iq-mod") == 1
+    receipts = store.publish_many(sent)
+    assert [r.position for r in receipts] == list(range(2, n + 2))
+    assert store.head().seq == n + 1
+    for party in receipts[0].recipients:
+        got = store.fetch(party, after=0, limit=n + 10)
+        assert [d.position for d in got] == list(range(1, n + 2))
+        assert [d.envelope for d in got[1:]] == sent
+    assert len(receipts[0].recipients) >= 3
+    assert verify(store).ok
