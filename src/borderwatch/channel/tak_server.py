@@ -127,7 +127,7 @@ class TakStats:
     stored: int = 0                   # reports (sightings, breaches) committed
     envelopes: int = 0                # envelopes committed (what one party reported together shares one)
     store_errors: int = 0
-    scans: int = 0
+    steps: int = 0                    # tracker steps, each over whatever sightings arrived since the last
     tracks_sent: int = 0
     breaches: int = 0
 
@@ -716,12 +716,12 @@ class TakServer:
             outbox = max((len(c.alerts) + len(c.positions) for c in self.clients), default=0)
             log.info("stats: %d clients; in %d sightings (%.0f/s), %d other, %d rejected, %d TLS refused; "
                      "stored %d (%.0f/s), %d store errors; out %d events (%.0f/s), %d positions coalesced, "
-                     "%d evicted; tracker %d scans, %d track updates, %d breaches; queued: %d to seal, "
+                     "%d evicted; tracker %d steps, %d track updates, %d breaches; queued: %d to seal, "
                      "%d to track, largest outbox %d",
                      len(self.clients), st.sightings, (st.sightings - before.sightings) / dt, st.relayed,
                      st.rejections, st.tls_refused, st.stored, (st.stored - before.stored) / dt,
                      st.store_errors, st.delivered, (st.delivered - before.delivered) / dt,
-                     st.dropped_positions, st.evicted, st.scans, st.tracks_sent, st.breaches,
+                     st.dropped_positions, st.evicted, st.steps, st.tracks_sent, st.breaches,
                      self._sealing, len(self._pending), outbox)
             before = dataclasses.replace(st, rejected=Counter(st.rejected))
 
@@ -739,7 +739,7 @@ class TakServer:
                        for e in evs}
             dets.append(sightings_to_detections(evs, self.projection, epoch=self.epoch, sensors=sensors))
         self.tracker.step(Detections.concat(dets))
-        self.stats.scans += 1
+        self.stats.steps += 1
         breaches = self.detector.update(self.tracker)
         est = self.tracker.estimates()
         # Which confirmed tracks changed since they were last sent, and which are gone: by sorted
