@@ -17,9 +17,9 @@ host's). Target (issue 8): ≥ 5,000 envelopes/s end to end on SQLite with
 p99 < 50 ms. The peer column holds the target.
 
 Server and load generator share the host's cores, so each row also gives the
-CPU time each side spent per envelope (server: its process, from /proc; load
-generator: this process, signing, posting and the five subscribers) and the
-load average when the row started: a row measured while other jobs held the
+CPU time each side spent per envelope (server: its process and its signature
+helper, from /proc; load generator: this process, signing, posting and the five
+subscribers) and the load average when the row started: a row measured while other jobs held the
 cores reads low, and the CPU figures say what the channel itself costs.
 
 PostgreSQL: a URL in ``BORDERWATCH_BENCH_PG`` (a database the bench may
@@ -229,12 +229,21 @@ def _latencies(party: str, frames: list, n: int) -> list[float]:
 
 
 def _cpu_s(pid: int) -> float:
-    """CPU seconds (user + system) process `pid` has used so far (Linux /proc; else 0)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) process `pid` and every process below it (the channel
+    server's signature helper, under its fork server) have used so far (Linux /proc; else 0)."""
+    stats: dict[str, tuple[str, int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        stats[stat.parent.name] = (fields[1], int(fields[11]) + int(fields[12]))
+    mine, grew = {str(pid)}, True
+    while grew:
+        below = {p for p, (parent, _) in stats.items() if parent in mine} - mine
+        grew = bool(below)
+        mine |= below
+    return sum(stats[p][1] for p in mine if p in stats) / os.sysconf("SC_CLK_TCK")
 
 
 def _pg_url() -> tuple[str | None, callable]:

@@ -126,6 +126,22 @@ def test_a_batch_is_all_or_nothing(channel, ids):
     assert [r.position for r in receipts] == [1, 2] and c["tr"].count() == 2
 
 
+def test_a_large_batch_with_one_bad_signature_is_refused_naming_it(channel, ids):
+    # Batches of 8 or more have their signatures checked together in a helper process
+    # (batch_verify); the refusal must read as it always did, and nothing be stored.
+    store, base, c = channel
+    sent = [ids["us"].seal("text", {"n": i}, releasable_to=EVERYONE) for i in range(30)]
+    wire = [e.to_dict() for e in sent]
+    wire[17]["body"] = {"n": 170}
+    r = raw(base, ids["us"], "POST", "/envelopes/batch", content=json.dumps(wire))
+    assert r.status_code == 403
+    assert r.json()["detail"].startswith(f"[17] envelope {sent[17].id}: ")
+    assert "signature does not verify" in r.json()["detail"]
+    assert total(store) == 0
+    receipts = c["us"].publish_many(sent)
+    assert [r.position for r in receipts] == list(range(1, 31)) and c["tr"].count() == 30
+
+
 # -- nothing unreleased, anywhere ---------------------------------------------------
 
 

@@ -355,6 +355,7 @@ def make_app(deployment: Deployment, store: Store, *,
             loop.call_soon_threadsafe(state.hub.deliver, items)
 
         committer.add_listener(stored)
+        await run_in_threadpool(committer.verifier.warm)     # ready before the first request
         state.loop = loop
         try:
             yield
@@ -363,6 +364,7 @@ def make_app(deployment: Deployment, store: Store, *,
             committer.remove_listener(stored)
             if own_committer:
                 await run_in_threadpool(committer.close)
+            await run_in_threadpool(committer.verifier.stop)
 
     def deliver_here(items: Any) -> None:
         # Without the lifespan (say, a test client used outside ``with``) the route delivers.
@@ -575,11 +577,19 @@ def make_app(deployment: Deployment, store: Store, *,
             raise _error(413, f"{len(data)} envelopes in one batch, more than {MAX_BATCH}")
         envs = [read_checked(obj, party, f"[{i}] ") for i, obj in enumerate(data)]
         prepared = []
+        # The signatures are checked together, after every other check (see batch_verify);
+        # a bad one is checked again here, which raises the error it always raised.
         for i, (e, body_text) in enumerate(envs):
             try:
-                prepared.append(store.prepare(e, body_text=body_text))
+                prepared.append(store.prepare(e, body_text=body_text, verify=False))
             except ChannelError as exc:
                 raise ChannelError(f"[{i}] {exc}") from None
+        for i in state.committer.verifier.bad([store.signature_item(p) for p in prepared]):
+            try:
+                store.prepare(envs[i][0], body_text=envs[i][1])
+            except ChannelError as exc:
+                raise ChannelError(f"[{i}] {exc}") from None
+            raise ChannelError(f"[{i}] envelope {envs[i][0].id}: the signature does not verify")
         made.extend(prepared)
         return prepared
 

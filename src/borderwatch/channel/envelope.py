@@ -558,6 +558,20 @@ def sign_message(private_key: Ed25519PrivateKey, message: bytes) -> bytes:
     return crypto_sign(message, entry[1])[:64]
 
 
+def raw_public_key(public_key: Ed25519PublicKey) -> bytes:
+    """The 32 raw bytes of an Ed25519 public key (what libsodium takes), kept per key."""
+    entry = _VERIFIERS.get(id(public_key))
+    if entry is None or entry[0] is not public_key:
+        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+        if len(raw) != 32:
+            raise ValueError("an Ed25519 public key is 32 bytes")
+        entry = (public_key, raw)
+        if len(_VERIFIERS) > 4096:
+            _VERIFIERS.clear()
+        _VERIFIERS[id(public_key)] = entry
+    return entry[1]
+
+
 def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: bytes) -> bool:
     """True when `signature` is a valid Ed25519 signature of `message` by `public_key`.
 
@@ -571,21 +585,13 @@ def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: by
     libsodium's ``crypto_sign_open`` is called through PyNaCl's bindings (what
     ``VerifyKey.verify`` does, less its wrapping).
     """
-    entry = _VERIFIERS.get(id(public_key))
-    if entry is None or entry[0] is not public_key:
-        raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
-        if len(raw) != 32:
-            raise ValueError("an Ed25519 public key is 32 bytes")
-        entry = (public_key, raw)
-        if len(_VERIFIERS) > 4096:
-            _VERIFIERS.clear()
-        _VERIFIERS[id(public_key)] = entry
+    raw = raw_public_key(public_key)
     if not isinstance(signature, bytes) or not isinstance(message, bytes):
         raise TypeError("signature and message must be bytes")
     if len(signature) != 64:
         return False
     try:
-        crypto_sign_open(signature + message, entry[1])
+        crypto_sign_open(signature + message, raw)
     except BadSignatureError:
         return False
     return True

@@ -35,6 +35,7 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 
 from ..errors import ChannelError
+from .batch_verify import shared as shared_verifier
 from .envelope import Envelope
 from .store import Prepared, Receipt, Store
 
@@ -82,6 +83,9 @@ class GroupCommitter:
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
         self._check_threads = max(1, int(check_threads))
+        # Checking jobs may verify a batch's signatures in the process's helper (see
+        # batch_verify; shared, so it outlives this committer).
+        self.verifier = shared_verifier()
         self._pool: ThreadPoolExecutor | None = None
         self._thread = threading.Thread(target=self._run, name="borderwatch-group-commit",
                                         daemon=True)

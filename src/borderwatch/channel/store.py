@@ -42,8 +42,8 @@ from sqlalchemy.exc import DBAPIError, IntegrityError, OperationalError, SQLAlch
 from ..errors import ChannelError
 from .canonical import canonical_json, escape_string
 from .deployment import Deployment
-from .envelope import (PARTY_ID, Envelope, check_envelope, format_time, parse_time,
-                       release_text, signed_bytes, verify_canonical)
+from .envelope import (PARTY_ID, SIGNATURE_CONTEXT, Envelope, check_envelope, format_time,
+                       parse_time, raw_public_key, release_text, signed_bytes, verify_canonical)
 from .schema import (GENESIS, WRITE, acks, chain_head, cursors, envelopes, make_engine, meta,
                      metadata, recipients)
 
@@ -269,7 +269,7 @@ class Store:
     # -- publishing --------------------------------------------------------
 
     def prepare(self, envelope: Envelope, *, body_text: str | None = None,
-                signed_here: bool = False) -> Prepared:
+                signed_here: bool = False, verify: bool = True) -> Prepared:
         """Check an envelope (form, parties, signature) and work out its recipients.
 
         Raises `ChannelError` naming the envelope and the reason. Pure CPU,
@@ -285,6 +285,10 @@ class Store:
         verifies by construction and checking it again would only double the
         cost of every sighting. Everything else is still checked, and
         ``channel audit verify`` still verifies every stored signature.
+
+        `verify=False` leaves the signature to the caller, who must check it before
+        committing (`signature_item` gives what to check; the API checks a batch's
+        signatures together in a helper process, `batch_verify`).
         """
         if not isinstance(envelope, Envelope):
             raise ChannelError(f"publish: expected an Envelope, got {type(envelope).__name__}")
@@ -301,9 +305,17 @@ class Store:
                "body": body, "signature": base64.b64encode(envelope.signature).decode("ascii")}
         signed = signed_bytes(row["id"], row["sender"], row["kind"], row["created"],
                               row["caveat"], row["releasable_to"], body)
-        if not signed_here and not verify_canonical(self._keys[envelope.sender], signed, envelope.signature):
+        if verify and not signed_here and not verify_canonical(self._keys[envelope.sender], signed,
+                                                               envelope.signature):
             envelope.verify(self._keys[envelope.sender])  # raises, naming the envelope
         return Prepared(envelope, *self._route(envelope), row, signed)
+
+    def signature_item(self, prepared: Prepared) -> tuple[bytes, bytes, bytes]:
+        """(raw public key, signed message, signature) of a prepared envelope, for
+        `batch_verify`: exactly what `prepare` would have verified."""
+        env = prepared.envelope
+        return (raw_public_key(self._keys[env.sender]), SIGNATURE_CONTEXT + prepared.signed,
+                env.signature)
 
     def _route(self, envelope: Envelope) -> tuple[tuple[str, ...], tuple[str, ...]]:
         """(recipients, withheld) of `envelope` under the policy, remembered per (kind,
