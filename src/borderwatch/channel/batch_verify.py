@@ -8,7 +8,7 @@ the paced channel row's tail came from. Here a batch's signatures go to one
 helper process in one round trip: the checking thread waits once, and the
 signature work leaves the server's GIL altogether.
 
-Same answers as `envelope.verify_signature` (the same libsodium call); the
+Same answers as `envelope.verify_signature` (both call `envelope.verify_raw`); the
 caller re-checks any envelope this reports as bad in its own thread, so the
 error a client sees is the one it always was. Small batches stay in the
 calling thread (a round trip costs more than it saves), and if the helper
@@ -27,8 +27,7 @@ from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 
-from nacl.bindings import crypto_sign_open
-from nacl.exceptions import BadSignatureError
+from .envelope import verify_raw
 
 log = logging.getLogger(__name__)
 
@@ -38,16 +37,8 @@ Item = tuple[bytes, bytes, bytes]    # (raw 32-byte public key, message, 64-byte
 
 def bad_signatures(items: Sequence[Item]) -> list[int]:
     """Indices of `items` whose signature does not verify (what runs in the helper)."""
-    bad = []
-    for i, (key, message, signature) in enumerate(items):
-        if len(signature) != 64:
-            bad.append(i)
-            continue
-        try:
-            crypto_sign_open(signature + message, key)
-        except BadSignatureError:
-            bad.append(i)
-    return bad
+    return [i for i, (key, message, signature) in enumerate(items)
+            if not verify_raw(key, signature, message)]
 
 
 def _watch_parent(server: int) -> None:

@@ -588,10 +588,16 @@ def verify_signature(public_key: Ed25519PublicKey, signature: bytes, message: by
     raw = raw_public_key(public_key)
     if not isinstance(signature, bytes) or not isinstance(message, bytes):
         raise TypeError("signature and message must be bytes")
+    return verify_raw(raw, signature, message)
+
+
+def verify_raw(raw_key: bytes, signature: bytes, message: bytes) -> bool:
+    """`verify_signature` for a raw 32-byte key and bytes (what the signature helper of
+    `batch_verify` gets, keys being raw bytes there)."""
     if len(signature) != 64:
         return False
     try:
-        crypto_sign_open(signature + message, raw)
+        crypto_sign_open(signature + message, raw_key)
     except BadSignatureError:
         return False
     return True
