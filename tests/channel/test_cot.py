@@ -478,6 +478,25 @@ def test_a_clean_batch_is_parsed_as_one_document(monkeypatch):
     assert got[3].field == "point@lat"
 
 
+def test_attribute_length_limit_in_a_batch_counts_characters_not_bytes(monkeypatch):
+    """The batch skips its attribute-length XPath where no run of bytes between quotes is
+    long enough; characters written as entities or as several UTF-8 bytes must not fool it."""
+    limit = cot_module.MAX_ATTR_CHARS
+    ok = _xml(detail=f'<detail><contact callsign="{"é" * limit}"/></detail>')      # 2 bytes a character
+    escaped = _xml(detail=f'<detail><contact callsign="{"&amp;" * (limit + 1)}"/></detail>')
+    long_text = _xml(detail=f"<detail><remarks>{'r' * (limit + 10)}</remarks></detail>")
+    payloads = [_xml(uid="U-0"), ok, long_text, _xml(uid="U-3")]
+    calls = []
+    saved = cot_module.parse_cot
+    monkeypatch.setattr(cot_module, "parse_cot", lambda *a, **k: calls.append(1) or saved(*a, **k))
+    got = parse_cot_many(payloads)
+    assert calls == [] and got == _one_by_one(payloads)        # one document, all accepted
+    assert got[1].callsign == "é" * limit and len(got[2].remarks) == limit + 10
+    got = parse_cot_many(payloads[:1] + [escaped])
+    assert isinstance(got[1], CotError) and got[1].field == "contact@callsign"
+    assert "4097 characters" in str(got[1])
+
+
 def _build(fields, full: bool):
     saved = CotEvent._plain
     try:
