@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import warnings
 import xml.etree.ElementTree as ET
 from dataclasses import replace
@@ -366,6 +367,22 @@ def test_splitter_on_garbage_yields_only_frames_and_errors(chunks):
         assert sp.pending <= 300 + 80 + len(to_cot_xml(_event()))
     err = sp.close()
     assert err is None or isinstance(err, CotError)
+
+
+# The start tag as first written: one byte at a time, lazily (slow, plainly right).
+_START_TAG_REFERENCE = re.compile(rb"<event(?=[\s/>])(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>")
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.lists(st.sampled_from([b"<event", b" ", b"\n", b"/", b">", b'"', b"'", b"a", b"=", b"/>", b"<"]),
+                max_size=30))
+def test_splitter_start_tag_is_found_as_the_byte_at_a_time_pattern_finds_it(parts):
+    from borderwatch.channel.takproto_codec import _START_TAG
+
+    data = b"".join(parts)
+    for at in range(len(data) + 1):
+        got, want = _START_TAG.search(data, at), _START_TAG_REFERENCE.search(data, at)
+        assert (got and (got.span(), got.group(1))) == (want and (want.span(), want.group(1)))
 
 
 def test_splitter_reads_the_captured_mixed_stream():

