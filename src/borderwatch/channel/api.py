@@ -785,6 +785,24 @@ def make_server(deployment: Deployment, store: Store, *, host: str = "127.0.0.1"
                 self.ws_protocol_class = _with_registry(self.ws_protocol_class, peers)
 
     class Server(uvicorn.Server):
+        """`signal`: the signal (SIGINT, SIGTERM) that stopped `run()`, else None."""
+
+        signal: int | None = None
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            # uvicorn shuts down gracefully on SIGINT/SIGTERM and then raises the signal again,
+            # which kills the process (exit -15, nothing after `run()` runs: the store was not
+            # closed) or raises KeyboardInterrupt. Here `run()` returns and says which signal
+            # stopped it, so `channel serve` ends as `serve` does: closed cleanly, exit 0.
+            with super().capture_signals():
+                try:
+                    yield
+                finally:
+                    if self._captured_signals:
+                        self.signal = self._captured_signals[-1]
+                    self._captured_signals.clear()
+
         async def startup(self, *args: Any, **kwargs: Any) -> None:
             await super().startup(*args, **kwargs)
             freeze = (threading.current_thread() is threading.main_thread()

@@ -21,6 +21,7 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from collections.abc import Sequence
@@ -42,6 +43,11 @@ def bad_signatures(items: Sequence[Item]) -> list[int]:
 
 
 def _watch_parent(server: int) -> None:
+    # Ctrl-C in a terminal sends SIGINT to the server's whole process group, this helper
+    # included, which printed a KeyboardInterrupt traceback while the server was still
+    # shutting down; the server stops its helper itself (`stop`), so the helper ignores it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
     # A helper whose server died by a signal (no shutdown ran) must not linger: it looks
     # for the server's process every half second and ends when it is gone.
     def watch() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import signal
 from pathlib import Path
 
 import typer
@@ -108,6 +109,9 @@ def serve(
         console.print(f"channel {dep.id} ({dep.scenario}) on {scheme}://{host}:{port} — store "
                       f"{s.url}; {'mutual TLS and ' if tls else ''}signed tokens")
         server.run()
+        if server.signal is not None:
+            console.print(f"{signal.Signals(server.signal).name}: stopped (every acknowledged envelope "
+                          f"is committed; store {s.url} closed)")
 
 
 @app.command()
