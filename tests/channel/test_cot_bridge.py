@@ -8,10 +8,13 @@ from datetime import datetime, timedelta, timezone
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from borderwatch.channel.cot import UNKNOWN, CotEvent, parse_cot, to_cot_xml
 from borderwatch.channel.cot_bridge import (BREACH_TYPE, breach_to_cot, category_of, circular_error_m,
-                                            estimates_to_cot, is_sighting, sightings_to_detections)
+                                            estimates_to_cot, estimates_to_cot_xml, is_sighting,
+                                            sightings_to_detections)
 from borderwatch.channel.takproto_codec import decode_stream, encode_stream
 from borderwatch.errors import CotError
 from borderwatch.geo.projection import LocalProjection
@@ -113,6 +116,44 @@ def test_confirmed_tracks_become_cot(proj):
         assert parse_cot(to_cot_xml(e)) == e and decode_stream(encode_stream(e)) == e
     unknown = estimates_to_cot(est, proj, epoch=EPOCH, hostile=False, confirmed_only=False)
     assert [e.type for e in unknown] == ["a-u-G-U-C-I", "a-u-G-E-V", "a-u-G"]
+
+
+_coord = st.floats(-3e6, 3e6, allow_nan=False)
+_speed = st.floats(-80, 80, allow_nan=False) | st.sampled_from([0.0, -0.0, 1e-300])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(_coord, _coord, _speed, _speed, st.floats(0, 1e15, allow_nan=False),
+                          st.sampled_from([PERSON, VEHICLE, UNKNOWN_CLASS]), st.booleans(),
+                          st.integers(0, 2 ** 62)),
+                max_size=12, unique_by=lambda r: r[7]),
+       st.floats(-1e6, 5e9, allow_nan=False), st.floats(0.5, 1e5), st.booleans(), st.booleans(),
+       st.sampled_from(["Track ", "T&<\"> ", "", "x" * 5000, "bad\x01"]))
+def test_tracks_written_straight_to_xml_are_what_the_events_write(proj, rows, t, stale_s, hostile, confirmed_only,
+                                                                    prefix):
+    """`estimates_to_cot_xml` skips the events but must write their bytes exactly, and refuse
+    exactly what they refuse (a latitude off the globe from a far-off x, a huge covariance, a
+    time past 2100, a callsign prefix XML cannot carry)."""
+    order = sorted(rows, key=lambda r: r[7])
+    n = len(order)
+    state = np.array([[r[0], r[1], r[2], r[3]] for r in order], float).reshape(n, 4)
+    cov = np.zeros((n, 4, 4))
+    cov[:, 0, 0] = cov[:, 1, 1] = [r[4] for r in order]
+    est = Estimates(t, np.array([r[7] for r in order], np.int64), state, cov, np.array([r[6] for r in order], bool),
+                    np.array([r[5] for r in order], np.int8), np.zeros(n), np.zeros(n))
+    kw = dict(epoch=EPOCH, hostile=hostile, stale_s=stale_s, confirmed_only=confirmed_only, callsign_prefix=prefix)
+    try:
+        events = estimates_to_cot(est, proj, **kw)
+    except CotError as exc:
+        with pytest.raises(CotError) as got:
+            estimates_to_cot_xml(est, proj, **kw)
+        assert (got.value.field, str(got.value)) == (exc.field, str(exc))
+        return
+    enc = estimates_to_cot_xml(est, proj, **kw)
+    assert enc.data == [to_cot_xml(e) for e in events]
+    assert enc.uids == [e.uid for e in events]
+    assert enc.ids == [int(e.uid.rsplit("-", 1)[1]) for e in events]
+    assert enc.stale == (events[0].stale if events else None)
 
 
 def test_breach_becomes_an_alert():

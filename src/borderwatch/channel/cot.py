@@ -614,6 +614,15 @@ def _esc_attr(s: str) -> str:
             .replace("\n", "&#10;").replace("\r", "&#13;").replace("\t", "&#9;"))
 
 
+escape_attr = _esc_attr
+
+
+def plain_text(value: object, limit: int) -> bool:
+    """True for text that `CotEvent` takes as it is in an attribute: a str of at most
+    `limit` characters, every one of which XML can carry."""
+    return isinstance(value, str) and len(value) <= limit and not _ILLEGAL_XML.search(value)
+
+
 def _esc_text(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 

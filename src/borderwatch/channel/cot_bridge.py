@@ -20,11 +20,13 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import numpy as np
 
-from borderwatch.channel.cot import UNKNOWN, CotEvent, CotLink, own_detail
+from borderwatch.channel.cot import (MAX_ATTR_CHARS, MAX_YEAR, MIN_YEAR, UNKNOWN, XML_DECLARATION, CotEvent,
+                                     CotLink, escape_attr, format_time, own_detail, plain_text, to_cot_xml)
 from borderwatch.errors import CotError
 from borderwatch.geo.projection import LocalProjection
 from borderwatch.track.detections import CLASS_NAMES, PERSON, VEHICLE, Detections
@@ -107,6 +109,40 @@ def circular_error_m(cov_xy: np.ndarray) -> np.ndarray:
     return np.sqrt(np.maximum(lam, 0.0))
 
 
+def _track_columns(estimates, projection: LocalProjection, epoch: datetime, stale_s: float,
+                   confirmed_only: bool) -> tuple | None:
+    """What `estimates_to_cot` and `estimates_to_cot_xml` write, as columns (Python floats):
+    (ids, lat, lon, ce, speed, course, category, time, stale), or None without tracks."""
+    ep = _utc(epoch)
+    if not stale_s > 0:
+        raise CotError("event@stale", f"stale_s must be > 0 seconds, got {stale_s}")
+    sel = np.asarray(estimates.confirmed, bool) if confirmed_only else np.ones(len(estimates), bool)
+    ids = np.asarray(estimates.id)[sel]
+    if len(ids) == 0:
+        return None
+    state = np.asarray(estimates.state, float)[sel]
+    cov = np.asarray(estimates.cov, float)[sel][:, :2, :2]
+    category = np.asarray(estimates.category)[sel]
+    lon, lat = projection.to_lonlat(state[:, 0], state[:, 1])
+    lon, lat = np.atleast_1d(lon), np.atleast_1d(lat)
+    ce = circular_error_m(cov)
+    vx, vy = state[:, 2], state[:, 3]
+    speed = np.hypot(vx, vy)
+    course = np.degrees(np.arctan2(vx, vy)) % 360.0
+    when = ep + timedelta(seconds=float(estimates.t))
+    stale = when + timedelta(seconds=float(stale_s))
+    return (ids.tolist(), lat.tolist(), lon.tolist(), ce.tolist(), speed.tolist(), course.tolist(),
+            category.tolist(), when, stale)
+
+
+def _track_type(base: str, cat: int) -> str:
+    return base + {PERSON: "-U-C-I", VEHICLE: "-E-V"}.get(cat, "")
+
+
+def _track_remarks(tid: int, cat: int, speed: float, ce: float) -> str:
+    return f"borderwatch track {tid}: {CLASS_NAMES.get(cat, 'unknown')}, {speed:.1f} m/s, 1-sigma {ce:.0f} m"
+
+
 def estimates_to_cot(estimates, projection: LocalProjection, *, epoch: datetime, hostile: bool = True,
                      stale_s: float = 60.0, confirmed_only: bool = True,
                      callsign_prefix: str = "Track ") -> list[CotEvent]:
@@ -117,37 +153,73 @@ def estimates_to_cot(estimates, projection: LocalProjection, *, epoch: datetime,
     ``<track course speed>`` element (degrees from grid north, m/s) carries
     the velocity. The local projection's grid north is taken as true north.
     """
-    ep = _utc(epoch)
-    if not stale_s > 0:
-        raise CotError("event@stale", f"stale_s must be > 0 seconds, got {stale_s}")
-    sel = np.asarray(estimates.confirmed, bool) if confirmed_only else np.ones(len(estimates), bool)
-    ids = np.asarray(estimates.id)[sel]
-    if len(ids) == 0:
+    cols = _track_columns(estimates, projection, epoch, stale_s, confirmed_only)
+    if cols is None:
         return []
-    state = np.asarray(estimates.state, float)[sel]
-    cov = np.asarray(estimates.cov, float)[sel][:, :2, :2]
-    category = np.asarray(estimates.category)[sel]
-    lon, lat = projection.to_lonlat(state[:, 0], state[:, 1])
-    lon, lat = np.atleast_1d(lon), np.atleast_1d(lat)
-    ce = circular_error_m(cov)
-    when = ep + timedelta(seconds=float(estimates.t))
-    stale = when + timedelta(seconds=float(stale_s))
+    ids, lat, lon, ce, speed, course, category, when, stale = cols
     base = "a-h-G" if hostile else "a-u-G"
     out = []
     for k, tid in enumerate(ids):
-        vx, vy = state[k, 2], state[k, 3]
-        speed = math.hypot(vx, vy)
-        course = math.degrees(math.atan2(vx, vy)) % 360.0
         cat = int(category[k])
-        typ = base + {PERSON: "-U-C-I", VEHICLE: "-E-V"}.get(cat, "")
         out.append(CotEvent(
-            uid=f"{TRACK_UID_PREFIX}{int(tid)}", type=typ, how="m-f", time=when, start=when, stale=stale,
-            lat=float(lat[k]), lon=float(lon[k]), ce=float(ce[k]),
-            callsign=f"{callsign_prefix}{int(tid)}",
-            remarks=f"borderwatch track {int(tid)}: {CLASS_NAMES.get(cat, 'unknown')}, "
-                    f"{speed:.1f} m/s, 1-sigma {ce[k]:.0f} m",
-            extra_detail=own_detail(f'<track course="{course!r}" speed="{speed!r}"/>')))
+            uid=f"{TRACK_UID_PREFIX}{tid}", type=_track_type(base, cat), how="m-f", time=when, start=when,
+            stale=stale, lat=lat[k], lon=lon[k], ce=ce[k], callsign=f"{callsign_prefix}{tid}",
+            remarks=_track_remarks(tid, cat, speed[k], ce[k]),
+            extra_detail=own_detail(f'<track course="{course[k]!r}" speed="{speed[k]!r}"/>')))
     return out
+
+
+@dataclass(frozen=True)
+class EncodedTracks:
+    """Tracks already written as CoT XML (what the TAK server sends out), in id order."""
+
+    ids: list[int]
+    uids: list[str]
+    data: list[bytes]              # each exactly `to_cot_xml(event)` of `estimates_to_cot`'s event
+    stale: datetime | None         # shared: the estimates have one time
+
+    def __len__(self) -> int:
+        return len(self.ids)
+
+
+def estimates_to_cot_xml(estimates, projection: LocalProjection, *, epoch: datetime, hostile: bool = True,
+                         stale_s: float = 60.0, confirmed_only: bool = True,
+                         callsign_prefix: str = "Track ") -> EncodedTracks:
+    """`estimates_to_cot` then `to_cot_xml` of each event, byte for byte, without making the
+    events: a `CotEvent` and its checks cost ~10 µs a track, and a server that keeps every
+    track of 13,000 people in its picture writes thousands of them a scan. The checks are
+    made on the columns instead (every value finite and in range, the callsign prefix plain);
+    anything they would not pass goes through the events, which refuse it as they always did.
+    """
+    cols = _track_columns(estimates, projection, epoch, stale_s, confirmed_only)
+    if cols is None:
+        return EncodedTracks([], [], [], None)
+    ids, lat, lon, ce, speed, course, category, when, stale = cols
+    lat_a, lon_a, ce_a = np.asarray(lat), np.asarray(lon), np.asarray(ce)
+    plain = (bool(np.all(np.abs(lat_a) <= 90.0)) and bool(np.all(np.abs(lon_a) <= 180.0))
+             and bool(np.all((ce_a >= 0.0) & (ce_a <= UNKNOWN)))
+             and all(math.isfinite(v) for v in speed) and all(math.isfinite(v) for v in course)
+             and plain_text(callsign_prefix, MAX_ATTR_CHARS - 20) and MIN_YEAR <= when.year
+             and stale.year <= MAX_YEAR)
+    if not plain:
+        events = estimates_to_cot(estimates, projection, epoch=epoch, hostile=hostile, stale_s=stale_s,
+                                  confirmed_only=confirmed_only, callsign_prefix=callsign_prefix)
+        return EncodedTracks(ids, [e.uid for e in events], [to_cot_xml(e) for e in events], stale)
+    base = "a-h-G" if hostile else "a-u-G"
+    t, st = format_time(when), format_time(stale)
+    times = f'how="m-f" time="{t}" start="{t}" stale="{st}"><point lat="'
+    prefix = escape_attr(callsign_prefix)
+    head = XML_DECLARATION + b'<event version="2.0" uid="'
+    uids = [f"{TRACK_UID_PREFIX}{tid}" for tid in ids]
+    data = []
+    for k, tid in enumerate(ids):
+        cat = category[k]
+        data.append(head + (
+            f'{uids[k]}" type="{_track_type(base, cat)}" {times}{lat[k]!r}" lon="{lon[k]!r}" '
+            f'hae="9999999.0" ce="{ce[k]!r}" le="9999999.0"/><detail><contact callsign="{prefix}{tid}"/>'
+            f'<remarks>{_track_remarks(tid, cat, speed[k], ce[k])}</remarks>'
+            f'<track course="{course[k]!r}" speed="{speed[k]!r}"/></detail></event>').encode("utf-8"))
+    return EncodedTracks(ids, uids, data, stale)
 
 
 def breach_to_cot(breach, *, epoch: datetime, stale_s: float = 600.0, uid: str | None = None,

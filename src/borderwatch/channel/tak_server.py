@@ -73,7 +73,8 @@ import numpy as np
 
 from ..errors import BorderwatchError, ChannelError, CotError
 from .cot import XML_DECLARATION, CotEvent, parse_cot_many, to_cot_xml
-from .cot_bridge import TRACK_UID_PREFIX, breach_to_cot, estimates_to_cot, is_sighting, sightings_to_detections
+from .cot_bridge import (TRACK_UID_PREFIX, EncodedTracks, breach_to_cot, estimates_to_cot, estimates_to_cot_xml,
+                         is_sighting, sightings_to_detections)
 from .deployment import Deployment
 from .envelope import MAX_BODY_BYTES, Envelope
 from .group_commit import GroupCommitter
@@ -210,7 +211,7 @@ class _Entry:
     """One item of the current picture: what a (re)connecting client is sent first."""
 
     kind: str
-    event: CotEvent
+    stale: datetime
     data: bytes
 
 
@@ -698,9 +699,14 @@ class TakServer:
                 if tid in self._pictured_tracks:
                     self._pictured_tracks.discard(tid)      # deleted tracks leave the picture
                     self.picture.pop(f"{TRACK_UID_PREFIX}{tid}", None)
-            for ev in tracks:
-                self._send("track", ev)
-                self._pictured_tracks.add(int(ev.uid[len(TRACK_UID_PREFIX):]))
+            if isinstance(tracks, EncodedTracks):
+                for uid, data in zip(tracks.uids, tracks.data):
+                    self._queue("track", uid, data, tracks.stale)
+                self._pictured_tracks.update(tracks.ids)
+            else:                                    # events: `on_event` wants them
+                for ev in tracks:
+                    self._send("track", ev)
+                    self._pictured_tracks.add(int(ev.uid[len(TRACK_UID_PREFIX):]))
             for b, ev in breaches:
                 self._send("breach", ev, alert=True)
                 self._seal_breach(b)
@@ -725,7 +731,7 @@ class TakServer:
                      self._sealing, len(self._pending), outbox)
             before = dataclasses.replace(st, rejected=Counter(st.rejected))
 
-    def _step(self, batch: list[tuple[str, CotEvent]]) -> tuple[list[CotEvent], list, list[int]]:
+    def _step(self, batch: list[tuple[str, CotEvent]]) -> tuple[EncodedTracks | list[CotEvent], list, list[int]]:
         """One tracker step over the sightings that arrived (runs in a worker thread, one at a time)."""
         from borderwatch.track.detections import Detections
 
@@ -755,12 +761,15 @@ class TakServer:
         else:
             fresh, gone = np.arange(len(ids)), []
         self._sent_ids, self._sent_updates = ids, updates
-        tracks = []
+        tracks: EncodedTracks | list[CotEvent] = []
         if len(fresh):
             sub = dataclasses.replace(est, id=est.id[fresh], state=est.state[fresh], cov=est.cov[fresh],
                                       confirmed=est.confirmed[fresh], category=est.category[fresh],
                                       born=est.born[fresh], last_update=est.last_update[fresh])
-            tracks = estimates_to_cot(sub, self.projection, epoch=self.epoch, stale_s=self.track_stale_s)
+            # Written straight to XML (a CotEvent a track cost ~10 µs, thousands a scan with a
+            # large picture); as events only for an `on_event` listener.
+            convert = estimates_to_cot if self.on_event is not None else estimates_to_cot_xml
+            tracks = convert(sub, self.projection, epoch=self.epoch, stale_s=self.track_stale_s)
         alerts = [(b, breach_to_cot(b, epoch=self.epoch, stale_s=self.breach_stale_s)) for b in breaches]
         return tracks, alerts, gone
 
@@ -777,23 +786,30 @@ class TakServer:
         """Encode once (or take `data`, the event already encoded) and queue it for this turn's
         `_flush`: it goes to every client whose party may receive `kind` (and, with
         ``marti/dest``, that announced a named callsign or uid), except `exclude`."""
-        allowed = self.policy.allowed(kind)
         if data is None:
             data = to_cot_xml(event)
-        if keep:
+        addressed = bool(event.dest_callsigns or event.dest_uids)
+        if self.on_event is not None:
+            self.on_event(kind, event)
+        dest = (frozenset(event.dest_callsigns), frozenset(event.dest_uids)) if addressed else None
+        self._queue(kind, event.uid, data, event.stale, alert=alert, exclude=exclude,
+                    keep=keep and not addressed, count=keep, dest=dest)
+
+    def _queue(self, kind: str, uid: str, data: bytes, stale: datetime, *, alert: bool = False,
+               exclude: TakClient | None = None, keep: bool = True, count: bool = True,
+               dest: tuple[frozenset, frozenset] | None = None) -> None:
+        """`_send` of what is already encoded (tracks come so from `estimates_to_cot_xml`):
+        counted (`count`), kept in the picture (`keep`) and queued for the next `_flush`."""
+        if count:
             if kind == "track":
                 self.stats.tracks_sent += 1
             elif kind == "breach":
                 self.stats.breaches += 1
-            if not (event.dest_callsigns or event.dest_uids):
-                self.picture[event.uid] = _Entry(kind, event, data)
-                self.picture.move_to_end(event.uid)
-                self._prune_picture()
-        if self.on_event is not None:
-            self.on_event(kind, event)
-        dest = (frozenset(event.dest_callsigns), frozenset(event.dest_uids)) \
-            if (event.dest_callsigns or event.dest_uids) else None
-        self._outgoing.append((allowed, event.uid, data, alert, exclude, dest))
+        if keep:
+            self.picture[uid] = _Entry(kind, stale, data)
+            self.picture.move_to_end(uid)
+            self._prune_picture()
+        self._outgoing.append((self.policy.allowed(kind), uid, data, alert, exclude, dest))
         if not self._flush_due:
             self._flush_due = True
             if self._loop is None:
@@ -871,7 +887,7 @@ class TakServer:
         if force or mono - self._pruned_at >= 1.0:
             self._pruned_at = mono
             now = datetime.now(timezone.utc)
-            for uid in [u for u, e in self.picture.items() if e.event.stale <= now]:
+            for uid in [u for u, e in self.picture.items() if e.stale <= now]:
                 del self.picture[uid]
         excess = len(self.picture) - self.max_picture
         if excess > 0:
