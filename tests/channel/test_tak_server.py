@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from borderwatch.channel import Store, audit
+import borderwatch.channel.tak_server as tak_server_module
 from borderwatch.channel.cot import CotEvent, parse_cot, to_cot_xml
 from borderwatch.channel.policy import Policy
 from borderwatch.channel.tak_server import TakServer, sighting_event
@@ -124,7 +125,17 @@ async def settle(server, timeout=10.0):
 
 
 def test_sightings_become_tracks_and_a_breach_for_the_released_parties_only(narrowed, iraq_syria, border,
-                                                                            tmp_path):
+                                                                            tmp_path, monkeypatch):
+    columns = []                     # sightings that came in as columns (`cot_sightings`), not events
+    read = tak_server_module.read_sightings
+
+    def counted(payloads):
+        got = read(payloads)
+        columns.append(len(got) if got is not None else 0)
+        return got
+
+    monkeypatch.setattr(tak_server_module, "read_sightings", counted)
+
     async def main():
         with Store(tmp_path / "c.db", narrowed) as store:
             async with TakServer(narrowed, store, iraq_syria, tls_port=0, tcp_port=0,
@@ -171,6 +182,7 @@ def test_sightings_become_tracks_and_a_breach_for_the_released_parties_only(narr
                 t = tracks(inbox[TCP_PARTY].events)[-1]
                 assert t.type.startswith("a-h-G") and "<track" in t.extra_detail
                 assert srv.stats.sightings == 40 and srv.stats.breaches == 1
+                assert sum(columns) == 40      # the walker's reports: plain sightings, read as columns
                 await settle(srv)
                 for i in inbox.values():
                     i.close()

@@ -466,7 +466,10 @@ def parse_cot_many(payloads: list[bytes], *, max_bytes: int = MAX_BYTES,
     return out
 
 
-def _parse_batch(payloads: list[bytes], max_bytes: int, max_depth: int) -> list[CotEvent | CotError] | None:
+def batch_root(payloads: list[bytes], max_bytes: int = MAX_BYTES, max_depth: int = MAX_DEPTH):
+    """`payloads` (one event each) parsed as one document whose children are the events, or
+    None where the batch cannot vouch for every one of them as `parse_cot` would (see
+    `parse_cot_many`): then each must be read alone."""
     parts = []
     for data in payloads:
         if not isinstance(data, bytes) or len(data) > max_bytes:
@@ -498,10 +501,18 @@ def _parse_batch(payloads: list[bytes], max_bytes: int, max_depth: int) -> list[
                                     and _LONG_ATTR_RUN.search(body) is not None and long_attr(root)) \
             or next(root.iter(etree.Entity, etree.Comment, etree.ProcessingInstruction), None) is not None:
         return None
-    out: list[CotEvent | CotError] = []
     for el in root:
         if el.tail and el.tail.strip():
             return None
+    return root
+
+
+def _parse_batch(payloads: list[bytes], max_bytes: int, max_depth: int) -> list[CotEvent | CotError] | None:
+    root = batch_root(payloads, max_bytes, max_depth)
+    if root is None:
+        return None
+    out: list[CotEvent | CotError] = []
+    for el in root:
         try:
             out.append(_event_from_root(el))
         except CotError as exc:

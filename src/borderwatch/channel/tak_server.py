@@ -73,6 +73,8 @@ import numpy as np
 
 from ..errors import BorderwatchError, ChannelError, CotError
 from .cot import XML_DECLARATION, CotEvent, parse_cot_many, to_cot_xml
+from .cot_sightings import Sightings, read_sightings
+from .cot_sightings import to_detections as sightings_columns_to_detections
 from .cot_bridge import (TRACK_UID_PREFIX, EncodedTracks, breach_to_cot, estimates_to_cot, estimates_to_cot_xml,
                          is_sighting, sightings_to_detections)
 from .deployment import Deployment
@@ -514,6 +516,13 @@ class TakServer:
     def _handle_xml(self, client: TakClient, payloads: list[bytes]) -> None:
         if not payloads:
             return
+        if self.on_event is None:
+            # A read of plain sightings (a unit's sweep) goes in as columns, no event each;
+            # anything else in the read, the general way (`cot_sightings`).
+            sightings = read_sightings(payloads)
+            if sightings is not None:
+                self._handle_sightings(client, sightings)
+                return
         for event in parse_cot_many(payloads):
             if isinstance(event, CotError):
                 self._reject(client, event)
@@ -573,6 +582,21 @@ class TakServer:
         else:
             self.stats.relayed += 1
             self._send("text", event, exclude=client, keep=False)
+
+    def _handle_sightings(self, client: TakClient, s: Sightings) -> None:
+        """`_handle` of each of `s`, from the columns: tracked, sealed, relayed and kept in the
+        picture as each would have been."""
+        n = len(s)
+        party = client.party
+        self.stats.sightings += n
+        self._pending.append((party, s))
+        self._pending_wake.set()
+        if self.store_sightings:
+            for text in s.text:
+                self._seal_later(party, "sighting", text)
+        decl = XML_DECLARATION
+        for uid, xml, stale in zip(s.uid, s.xml, s.stale):
+            self._queue("sighting", uid, decl + xml, stale, exclude=client)
 
     def _identity(self, party: str) -> Any:
         if party not in self._identities:
@@ -675,7 +699,10 @@ class TakServer:
     # -- the tracker ---------------------------------------------------------------------
 
     def _sensor(self, party: str, event: CotEvent) -> str:
-        name = f"{party}/{event.callsign or event.uid}"
+        return self._sensor_named(party, event.callsign or event.uid)
+
+    def _sensor_named(self, party: str, who: str) -> str:
+        name = f"{party}/{who}"
         if name not in self.sensor_index:
             # Reporters join while the tracker runs.
             self.sensor_index[name] = self.tracker.add_sensor(name)
@@ -731,15 +758,21 @@ class TakServer:
                      self._sealing, len(self._pending), outbox)
             before = dataclasses.replace(st, rejected=Counter(st.rejected))
 
-    def _step(self, batch: list[tuple[str, CotEvent]]) -> tuple[EncodedTracks | list[CotEvent], list, list[int]]:
+    def _step(self, batch: list[tuple[str, CotEvent | Sightings]]) -> tuple[EncodedTracks | list[CotEvent], list, list[int]]:
         """One tracker step over the sightings that arrived (runs in a worker thread, one at a time)."""
         from borderwatch.track.detections import Detections
 
         by_party: dict[str, list[CotEvent]] = {}
+        dets = []
         for party, e in batch:                    # a callsign names a reporter within its party
+            if isinstance(e, Sightings):          # read as columns (`_handle_sightings`)
+                who = {c or u for c, u in zip(e.callsign, e.uid)}
+                sensors = {w: self.sensor_index[self._sensor_named(party, w)] for w in who}
+                dets.append(sightings_columns_to_detections(e, self.projection, epoch=self.epoch,
+                                                            sensors=sensors))
+                continue
             self._sensor(party, e)
             by_party.setdefault(party, []).append(e)
-        dets = []
         for party, evs in by_party.items():
             sensors = {(e.callsign or e.uid): self.sensor_index[f"{party}/{e.callsign or e.uid}"]
                        for e in evs}
