@@ -13,7 +13,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from borderwatch.channel.canonical import canonical_json, format_number
-from borderwatch.channel.envelope import Envelope, verify_canonical
+from borderwatch.channel.envelope import Envelope, read_envelope, verify_canonical
 from borderwatch.errors import ChannelError
 
 WHEN = datetime(2024, 5, 1, 12, 30, 15, 123456, tzinfo=timezone.utc)
@@ -221,8 +221,6 @@ def test_any_time_and_body_round_trip_through_json(ids, deployment, when, body):
 
 
 def test_read_envelope_returns_the_canonical_body(breach, deployment):
-    from borderwatch.channel.envelope import read_envelope
-
     env, body_text = read_envelope(breach.to_json(), parties=deployment.party_ids)
     assert env == breach
     assert body_text.encode() == canonical_json(breach.body)
@@ -318,6 +316,10 @@ def test_seal_json_is_seal_then_to_json(deployment):
     env = owner.seal("breach", body, releasable_to=deployment.party_ids, id=id_, created=when)
     assert wire == env.to_json()
     env.verify(owner.public_key)
+    # seal_text: the same envelope, and the body text a store takes instead of encoding it again
+    sealed, body_text = owner.seal_text("breach", body, releasable_to=deployment.party_ids, id=id_, created=when)
+    assert sealed == env
+    assert read_envelope(env.to_json(), parties=deployment.party_ids) == (env, body_text)
 
 
 @settings(max_examples=300, deadline=None)

@@ -236,6 +236,17 @@ def make_envelope(key: Ed25519PrivateKey, sender: str, kind: str, body: Body, *,
     return _seal(key, sender, kind, body, releasable_to, caveat, id, created, parties)[0]
 
 
+def make_envelope_text(key: Ed25519PrivateKey, sender: str, kind: str, body: Body, *,
+                       releasable_to: Collection[str], caveat: str = "",
+                       id: uuid.UUID | None = None, created: datetime | None = None,
+                       parties: Collection[str] | None = None) -> tuple[Envelope, str]:
+    """`make_envelope` and its body's canonical JSON text, checked as it was built: what
+    `Store.prepare` takes as ``body_text`` instead of checking and encoding it again (a
+    server storing the envelopes it seals itself: the TAK server's sightings)."""
+    env, _, body_text = _seal(key, sender, kind, body, releasable_to, caveat, id, created, parties)
+    return env, body_text
+
+
 def make_envelope_json(key: Ed25519PrivateKey, sender: str, kind: str, body: Body, *,
                        releasable_to: Collection[str], caveat: str = "",
                        id: uuid.UUID | None = None, created: datetime | None = None,
@@ -246,13 +257,13 @@ def make_envelope_json(key: Ed25519PrivateKey, sender: str, kind: str, body: Bod
     reused for the wire form, where ``make_envelope(...).to_json()`` encodes
     the body a second time (a sixth of what sealing costs).
     """
-    env, canonical = _seal(key, sender, kind, body, releasable_to, caveat, id, created, parties)
+    env, canonical, _ = _seal(key, sender, kind, body, releasable_to, caveat, id, created, parties)
     return env, wire_json(canonical, env.signature)
 
 
 def _seal(key: Ed25519PrivateKey, sender: str, kind: str, body: Body,
           releasable_to: Collection[str], caveat: str, id: uuid.UUID | None,
-          created: datetime | None, parties: Collection[str] | None) -> tuple[Envelope, bytes]:
+          created: datetime | None, parties: Collection[str] | None) -> tuple[Envelope, bytes, str]:
     created = created or datetime.now(timezone.utc)
     if created.tzinfo is None:
         raise ChannelError("envelope: created must be timezone-aware (UTC)")
@@ -269,7 +280,7 @@ def _seal(key: Ed25519PrivateKey, sender: str, kind: str, body: Body,
                            f"{MAX_ENVELOPE_BYTES}")
     return Envelope(id=env.id, sender=sender, kind=kind, body=env.body, created=env.created,
                     caveat=caveat, releasable_to=env.releasable_to,
-                    signature=sign_message(key, SIGNATURE_CONTEXT + canonical)), canonical
+                    signature=sign_message(key, SIGNATURE_CONTEXT + canonical)), canonical, body_text
 
 
 def wire_json(canonical: bytes, signature: bytes) -> bytes:

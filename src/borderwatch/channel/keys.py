@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from ..errors import ChannelError
-from .envelope import Body, Envelope, make_envelope, make_envelope_json
+from .envelope import Body, Envelope, make_envelope, make_envelope_json, make_envelope_text
 
 if TYPE_CHECKING:
     import uuid
@@ -58,6 +58,13 @@ class PartyIdentity:
         """A new envelope from this party, signed."""
         return make_envelope(self.private_key, self.party, kind, body, releasable_to=releasable_to,
                              caveat=caveat, id=id, created=created, parties=parties)
+
+    def seal_text(self, kind: str, body: Body, *, releasable_to: Collection[str], caveat: str = "",
+                  id: "uuid.UUID | None" = None, created: "datetime | None" = None,
+                  parties: Collection[str] | None = None) -> tuple[Envelope, str]:
+        """`seal` and the body's canonical JSON text (`Store.prepare`'s ``body_text``)."""
+        return make_envelope_text(self.private_key, self.party, kind, body, releasable_to=releasable_to,
+                                  caveat=caveat, id=id, created=created, parties=parties)
 
     def seal_json(self, kind: str, body: Body, *, releasable_to: Collection[str],
                   caveat: str = "", id: "uuid.UUID | None" = None,

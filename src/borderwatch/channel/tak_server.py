@@ -665,10 +665,12 @@ class TakServer:
                 continue
             allowed = self.policy.allowed(kind)
             try:
-                env = ident.seal(kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
-                                 parties=self.deployment.party_ids)
-                # Sealed just now by the deployment's own identity for `party`: no second check.
-                prepared.append(self.store.prepare(env, signed_here=True))
+                env, body_text = ident.seal_text(
+                    kind, body, releasable_to=[p for p in self.deployment.party_ids if p in allowed],
+                    parties=self.deployment.party_ids)
+                # Sealed and checked just now by the deployment's own identity for `party`: neither
+                # the signature nor the body (its canonical text comes with it) is checked again.
+                prepared.append(self.store.prepare(env, body_text=body_text, signed_here=True))
                 envs.append(env)
                 counts.append(items)
             except Exception as exc:  # noqa: BLE001 - a worker thread: counted and logged, never lost silently
