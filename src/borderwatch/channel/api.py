@@ -167,10 +167,11 @@ class PeerRegistry:
     def __init__(self) -> None:
         self._by_peer: dict[tuple[str, int], str | None] = {}
 
-    def connected(self, transport: Any) -> None:
+    def connected(self, transport: Any) -> tuple[str, int] | None:
+        """Record the connection's party; returns the key to give `lost`."""
         peer = transport.get_extra_info("peername")
         if not peer:
-            return
+            return None
         party = None
         ssl_object = transport.get_extra_info("ssl_object")
         if ssl_object is not None:
@@ -180,12 +181,17 @@ class PeerRegistry:
                     for key, value in rdn:
                         if key == "commonName":
                             party = str(value)
-        self._by_peer[(str(peer[0]), int(peer[1]))] = party
+        key = (str(peer[0]), int(peer[1]))
+        self._by_peer[key] = party
+        return key
 
-    def lost(self, transport: Any) -> None:
-        peer = transport.get_extra_info("peername") if transport is not None else None
-        if peer:
-            self._by_peer.pop((str(peer[0]), int(peer[1])), None)
+    def lost(self, key: tuple[str, int] | None) -> None:
+        # By the key `connected` gave, not by asking the transport again: a TLS transport
+        # closed twice has let go of its SSL protocol (Python 3.11), and asking it then
+        # raised AttributeError in asyncio's callback, a traceback per connection at the
+        # end of `channel demo`.
+        if key is not None:
+            self._by_peer.pop(key, None)
 
     def party(self, client: Any) -> str | None:
         if not client:
@@ -196,12 +202,11 @@ class PeerRegistry:
 def _with_registry(cls: type, registry: PeerRegistry) -> type:
     class Recording(cls):  # type: ignore[misc, valid-type]
         def connection_made(self, transport: Any, *args: Any) -> None:
-            registry.connected(transport)
-            self._bw_transport = transport
+            self._bw_peer = registry.connected(transport)
             super().connection_made(transport, *args)
 
         def connection_lost(self, exc: Any) -> None:
-            registry.lost(getattr(self, "_bw_transport", None))
+            registry.lost(getattr(self, "_bw_peer", None))
             super().connection_lost(exc)
 
         def shutdown(self) -> None:
