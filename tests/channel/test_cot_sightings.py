@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from borderwatch.channel.cot import CotEvent, parse_cot_many, to_cot_xml
 from borderwatch.channel.cot_bridge import is_sighting, sightings_to_detections
-from borderwatch.channel.cot_sightings import read_sightings, to_detections
+from borderwatch.channel.cot_sightings import MIN_BATCH, Sightings, read_sightings, to_detections
 from borderwatch.channel.tak_server import sighting_event
 from borderwatch.geo.projection import LocalProjection
 
@@ -27,7 +27,7 @@ T0 = datetime(2026, 12, 7, 6, 0, tzinfo=timezone.utc)
 
 def _same_as_general(payloads) -> bool:
     """True when the columns were read; then they must be the general path's events, exactly."""
-    got = read_sightings(payloads)
+    got = read_sightings(payloads, min_batch=1)
     if got is None:
         return False
     want = parse_cot_many(payloads)
@@ -117,7 +117,10 @@ def test_anything_else_goes_the_general_way():
     ):
         _same_as_general(batch)
     assert _same_as_general(pair(type="a-h-G", detail=f"<detail>{contact}<remarks>x &amp; y</remarks></detail>"))
-    assert read_sightings([]) is None
+    assert read_sightings([]) is None and read_sightings([], min_batch=0) is None
+    # A handful of events is cheaper the general way (a unit reporting now and then).
+    few = [_xml(uid=f"U-{k}", type="a-h-G") for k in range(MIN_BATCH)]
+    assert read_sightings(few[:-1]) is None and read_sightings(few) is not None
 
 
 def test_columns_become_the_same_detections(iraq_syria):
@@ -136,6 +139,8 @@ def test_columns_become_the_same_detections(iraq_syria):
     sensors = {"EAGLE-2": 3, **{f"p{k}": 10 + k for k in range(40)}}
     want = sightings_to_detections(cols.events(), proj, epoch=T0, sensors=sensors)
     got = to_detections(cols, proj, epoch=T0, sensors=sensors)
+    halves = Sightings.concat([read_sightings(payloads[:20]), read_sightings(payloads[20:])])
+    assert halves == cols                              # a step joins the reads of a party
     for name in ("t", "x", "y", "cov", "sensor", "category"):
         np.testing.assert_array_equal(getattr(got, name), getattr(want, name))
     assert set(got.sensor.tolist()) == {3} | {10 + k for k in range(0, 40, 2)}

@@ -765,16 +765,19 @@ class TakServer:
         from borderwatch.track.detections import Detections
 
         by_party: dict[str, list[CotEvent]] = {}
+        columns: dict[str, list[Sightings]] = {}
         dets = []
         for party, e in batch:                    # a callsign names a reporter within its party
             if isinstance(e, Sightings):          # read as columns (`_handle_sightings`)
-                who = {c or u for c, u in zip(e.callsign, e.uid)}
-                sensors = {w: self.sensor_index[self._sensor_named(party, w)] for w in who}
-                dets.append(sightings_columns_to_detections(e, self.projection, epoch=self.epoch,
-                                                            sensors=sensors))
+                columns.setdefault(party, []).append(e)
                 continue
             self._sensor(party, e)
             by_party.setdefault(party, []).append(e)
+        for party, parts in columns.items():     # one conversion a party, however many reads
+            got = Sightings.concat(parts)
+            who = {c or u for c, u in zip(got.callsign, got.uid)}
+            sensors = {w: self.sensor_index[self._sensor_named(party, w)] for w in who}
+            dets.append(sightings_columns_to_detections(got, self.projection, epoch=self.epoch, sensors=sensors))
         for party, evs in by_party.items():
             sensors = {(e.callsign or e.uid): self.sensor_index[f"{party}/{e.callsign or e.uid}"]
                        for e in evs}
