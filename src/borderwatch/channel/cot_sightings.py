@@ -2,11 +2,14 @@
 
 Why: a field unit's sweep of 100 sightings became 100 `CotEvent`s, each checked
 as it was built, then written back to XML one by one to be relayed and stored,
-and read once more into `Detections`: ~35 µs of the server's CPU a sighting.
-Most sightings have one shape, what ATAK, PyTAK and `borderwatch replay` send
-for a hostile or unknown ground object: the event's attributes, a ``<point>``
-and a ``<detail>`` holding at most a contact callsign and remarks. Those are
-read here into columns, with every check `parse_cot` and `CotEvent` make, and
+and read once more into `Detections`: about 35 µs of the server's CPU a
+sighting. A sweep's sightings share one plain shape, what `borderwatch replay`
+and simple clients send for a hostile or unknown ground object: the event's
+attributes, a ``<point>`` and a ``<detail>`` holding at most a contact callsign
+and remarks (ATAK's other detail elements and PyTAK's ``_flow-tags_`` are kept
+verbatim by the general path, which reads those reads). Reads of eight or more
+such events are read here into columns, with every check `parse_cot` and
+`CotEvent` make, and
 written out in `to_cot_xml`'s canonical form; a batch holding anything else
 (another shape, another type, a zone other than Z, any doubt at all) returns
 None and goes the general way, which answers every event and every refusal
