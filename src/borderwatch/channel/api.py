@@ -804,9 +804,10 @@ def make_server(deployment: Deployment, store: Store, *, host: str = "127.0.0.1"
                 try:
                     yield
                 finally:
-                    if self._captured_signals:
-                        self.signal = self._captured_signals[-1]
-                    self._captured_signals.clear()
+                    captured = getattr(self, "_captured_signals", None)    # uvicorn >= 0.29
+                    if captured:
+                        self.signal = captured[-1]
+                        captured.clear()
 
         async def startup(self, *args: Any, **kwargs: Any) -> None:
             await super().startup(*args, **kwargs)
