@@ -638,6 +638,9 @@ def _esc_text(s: str) -> str:
     return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;").replace("\r", "&#13;")
 
 
+escape_text = _esc_text
+
+
 def _detail_xml(e: CotEvent) -> str:
     parts = ["<detail>"]
     if e.callsign is not None or e.endpoint is not None:

@@ -199,6 +199,7 @@ def estimates_to_cot_xml(estimates, projection: LocalProjection, *, epoch: datet
     plain = (bool(np.all(np.abs(lat_a) <= 90.0)) and bool(np.all(np.abs(lon_a) <= 180.0))
              and bool(np.all((ce_a >= 0.0) & (ce_a <= UNKNOWN)))
              and all(math.isfinite(v) for v in speed) and all(math.isfinite(v) for v in course)
+             # the prefix and an id of up to 20 characters (-2**63) within the attribute limit
              and plain_text(callsign_prefix, MAX_ATTR_CHARS - 20) and MIN_YEAR <= when.year
              and stale.year <= MAX_YEAR)
     if not plain:

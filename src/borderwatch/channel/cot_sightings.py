@@ -30,7 +30,7 @@ from ..errors import CotError
 from ..geo.projection import LocalProjection
 from ..track.detections import Detections
 from .cot import (_NUM, _TYPE, _UID, MAX_BYTES, MAX_DEPTH, MAX_TEXT_CHARS, MAX_YEAR, MIN_YEAR, UNKNOWN,
-                  CotEvent, _esc_attr, _esc_text, batch_root, format_time, parse_time)
+                  CotEvent, batch_root, escape_attr, escape_text, format_time, parse_time)
 from .cot_bridge import SIGHTING_TYPES, _utc, category_of
 
 _UTC = timezone.utc
@@ -153,11 +153,11 @@ def read_sightings(payloads: list[bytes], *, max_bytes: int = MAX_BYTES, max_dep
     text = []
     for k in range(n):
         cs, rm = callsign[k], remarks[k]
-        text.append(f'<event version="2.0" uid="{_esc_attr(uid[k])}" type="{typ[k]}" how="{how[k]}" '
+        text.append(f'<event version="2.0" uid="{escape_attr(uid[k])}" type="{typ[k]}" how="{how[k]}" '
                     f'time="{texts[tt[k]][1]}" start="{texts[ts[k]][1]}" stale="{texts[tl[k]][1]}">'
                     f'<point lat="{lat[k]!r}" lon="{lon[k]!r}" hae="{hae[k]!r}" ce="{cev[k]!r}" le="{lev[k]!r}"/>'
-                    '<detail>' + (f'<contact callsign="{_esc_attr(cs)}"/>' if cs is not None else "")
-                    + (f"<remarks>{_esc_text(rm)}</remarks>" if rm is not None else "") + "</detail></event>")
+                    '<detail>' + (f'<contact callsign="{escape_attr(cs)}"/>' if cs is not None else "")
+                    + (f"<remarks>{escape_text(rm)}</remarks>" if rm is not None else "") + "</detail></event>")
     return Sightings(uid, typ, how, time_, start, stale, lat, lon, hae, cev, lev, callsign, remarks, text,
                      [x.encode("utf-8") for x in text])
 

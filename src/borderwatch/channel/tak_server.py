@@ -771,7 +771,6 @@ class TakServer:
             if isinstance(e, Sightings):          # read as columns (`_handle_sightings`)
                 columns.setdefault(party, []).append(e)
                 continue
-            self._sensor(party, e)
             by_party.setdefault(party, []).append(e)
         for party, parts in columns.items():     # one conversion a party, however many reads
             got = Sightings.concat(parts)
@@ -779,8 +778,7 @@ class TakServer:
             sensors = {w: self.sensor_index[self._sensor_named(party, w)] for w in who}
             dets.append(sightings_columns_to_detections(got, self.projection, epoch=self.epoch, sensors=sensors))
         for party, evs in by_party.items():
-            sensors = {(e.callsign or e.uid): self.sensor_index[f"{party}/{e.callsign or e.uid}"]
-                       for e in evs}
+            sensors = {(e.callsign or e.uid): self.sensor_index[self._sensor(party, e)] for e in evs}
             dets.append(sightings_to_detections(evs, self.projection, epoch=self.epoch, sensors=sensors))
         self.tracker.step(Detections.concat(dets))
         self.stats.steps += 1

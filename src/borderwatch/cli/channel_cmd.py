@@ -109,9 +109,9 @@ def serve(
         console.print(f"channel {dep.id} ({dep.scenario}) on {scheme}://{host}:{port} — store "
                       f"{s.url}; {'mutual TLS and ' if tls else ''}signed tokens")
         server.run()
-        if server.signal is not None:
-            console.print(f"{signal.Signals(server.signal).name}: stopped (every acknowledged envelope "
-                          f"is committed; store {s.url} closed)")
+    if server.signal is not None:                # said once the store is closed, as it says
+        console.print(f"{signal.Signals(server.signal).name}: stopped (every acknowledged envelope "
+                      f"is committed; store {s.url} closed)")
 
 
 @app.command()
